@@ -1,0 +1,71 @@
+# Two commands: `make run` sets up everything and runs the product on embedded defaults;
+# `make test` sets up and runs the whole suite against PostgreSQL and Redis.
+
+PYTHON ?= $(shell command -v python3.12 2>/dev/null || echo python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+# The tests run on the local PostgreSQL and Redis unless told otherwise.
+TEST_DATABASE_URL ?= $(or $(DATABASE_URL),postgres://postgres@127.0.0.1:5432/subexp)
+TEST_BROKER_URL ?= $(or $(CELERY_BROKER_URL),redis://127.0.0.1:6379/0)
+
+.PHONY: setup run test lint format bench migrate seed worker beat web clean
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check uv==0.13.8
+	$(VENV)/bin/uv pip sync -q --python $(PY) requirements.lock
+	touch $(STAMP)
+
+setup: $(STAMP) frontend
+
+frontend:
+	@if [ -f frontend/package.json ]; then \
+		cd frontend && (test -d node_modules || npm ci --no-audit --no-fund) && npm run build; \
+	fi
+
+migrate: setup
+	$(PY) manage.py migrate --noinput
+
+seed: migrate
+	$(PY) manage.py seed_demo
+
+# Embedded defaults: SQLite and a file-based Celery broker; web, worker and beat in one go.
+run: seed
+	@echo ""
+	@echo "  Admin:     http://127.0.0.1:8000/admin/"
+	@echo "  API docs:  http://127.0.0.1:8000/api/docs/"
+	@echo "  Log in as: staff / demo-password   (merchant users: owner, editor, viewer; same password)"
+	@echo ""
+	@trap 'kill 0' INT TERM EXIT; \
+	$(VENV)/bin/celery -A config worker -B -l info -Q default,ingest,segments,experiences,scheduled -c 2 & \
+	$(PY) manage.py runserver 127.0.0.1:8000 --noreload
+
+web: setup
+	$(VENV)/bin/gunicorn config.wsgi -b 127.0.0.1:8000 -w 2
+
+worker: setup
+	$(VENV)/bin/celery -A config worker -l info -Q default,ingest,segments,experiences,scheduled
+
+beat: setup
+	$(VENV)/bin/celery -A config beat -l info
+
+test: setup
+	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) \
+		$(PY) -m pytest -q $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: setup
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: setup
+	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) \
+		$(PY) -m bench $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) var frontend/node_modules frontend/dist

@@ -1,0 +1,27 @@
+"""URL map: admin, the store-scoped API under /api/v1/, the schema, webhooks and the app."""
+
+from django.contrib import admin
+from django.http import JsonResponse
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
+
+import segments.api
+from segments.api.commerce import StoreListView
+
+store_router = SimpleRouter()
+segments.api.register(store_router)
+
+
+def healthz(request):
+    return JsonResponse({"ok": True})
+
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("healthz", healthz, name="healthz"),
+    path("api/v1/stores/", StoreListView.as_view(), name="store-list"),
+    path("api/v1/stores/<slug:store_slug>/", include(store_router.urls)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+]

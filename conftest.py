@@ -1,0 +1,3 @@
+"""Root conftest: registers the shared fixtures from tests/fixtures/."""
+
+pytest_plugins = ["tests.fixtures.stores"]

@@ -1,0 +1,1 @@
+"""Experiences: versioned node graphs stored as rows, and their runs."""

@@ -1,0 +1,1 @@
+"""Rewards: incentives, the reward ledger, credit balances and cross-sell offers."""

@@ -1,0 +1,7 @@
+"""The DRF surface of the ``segments`` app. ``register`` adds its store-scoped routes."""
+
+
+def register(router) -> None:
+    from . import commerce
+
+    commerce.register(router)
