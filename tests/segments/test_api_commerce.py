@@ -1,4 +1,4 @@
-"""The commerce API: the caller's stores and read-only, filterable customers/orders/subscriptions."""
+"""The commerce API: the caller's stores and read-only, filterable commerce data."""
 
 from tests.fixtures.factories import make_customer, make_order, make_subscription
 

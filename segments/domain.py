@@ -1,0 +1,75 @@
+"""Domain events: how the ``segments`` layer tells higher layers that something happened.
+
+A lower layer never imports a higher one. It announces a ``DomainEvent`` after its transaction
+commits; ``experiences`` (and later ``rewards``) connect receivers to ``domain_event`` in their
+``AppConfig.ready()``. Receivers must be quick: they enqueue work, they do not do it.
+
+Every event carries the chain it belongs to: ``origin`` is the key of the first event of the chain
+(an inbound webhook, a manual change) and ``depth`` counts the hops since then, so experiences that
+feed each other through segments can be stopped at a depth limit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import transaction
+from django.dispatch import Signal
+from django.utils import timezone
+
+# Names of the events announced by this layer.
+ORDER_PROCESSED = "order_processed"
+ORDER_CANCELLED = "order_cancelled"
+SUBSCRIPTION_CREATED = "subscription_created"
+SUBSCRIPTION_UPDATED = "subscription_updated"
+SUBSCRIPTION_CANCELLED = "subscription_cancelled"
+SUBSCRIPTION_ACTIVATED = "subscription_activated"
+UPCOMING_ORDER_SCHEDULED = "upcoming_order_scheduled"
+CHARGE_FAILED = "charge_failed"
+CUSTOMER_UPDATED = "customer_updated"
+CUSTOMER_ENTERED_SEGMENT = "customer_entered_segment"
+CUSTOMER_LEFT_SEGMENT = "customer_left_segment"
+
+domain_event = Signal()  # sent with event=DomainEvent
+
+
+@dataclass(frozen=True)
+class DomainEvent:
+    name: str
+    store_id: int
+    customer_id: int | None
+    key: str  # unique per occurrence, e.g. "inbound:42" or "segment-history:17"
+    data: dict[str, Any] = field(default_factory=dict)  # JSON-serialisable ids and facts
+    origin: str = ""  # key of the first event of the chain ("" means this one)
+    depth: int = 0
+    occurred_at: str = field(default_factory=lambda: timezone.now().isoformat())
+
+    @property
+    def chain_origin(self) -> str:
+        return self.origin or self.key
+
+    def follow_up(self, name: str, key: str, **kwargs) -> DomainEvent:
+        """Return an event caused by this one: same chain, one level deeper."""
+        return DomainEvent(
+            name=name,
+            store_id=kwargs.pop("store_id", self.store_id),
+            customer_id=kwargs.pop("customer_id", self.customer_id),
+            key=key,
+            origin=self.chain_origin,
+            depth=self.depth + 1,
+            **kwargs,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DomainEvent:
+        return cls(**data)
+
+
+def announce(event: DomainEvent) -> None:
+    """Send the event to its receivers once the current transaction commits."""
+    transaction.on_commit(lambda: domain_event.send(sender=DomainEvent, event=event))

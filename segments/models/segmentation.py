@@ -1,0 +1,118 @@
+"""Segments, their members and the history of every membership change."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models.functions import Lower
+
+from .commerce import Customer
+from .tenancy import StoreOwned
+
+
+class MembershipSource(models.TextChoices):
+    MANUAL = "manual", "Manual"
+    CSV = "csv", "CSV import"
+    API = "api", "API"
+    RULE = "rule", "Rule"
+    EXPERIENCE = "experience", "Experience"
+
+
+class Segment(StoreOwned):
+    class Kind(models.TextChoices):
+        STATIC = "static", "Static"
+        DYNAMIC = "dynamic", "Dynamic"
+
+    class Status(models.TextChoices):
+        IDLE = "idle", "Idle"
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True, default="")
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.STATIC)
+    rule = models.TextField(blank=True, default="")
+    member_count = models.PositiveIntegerField(default=0)
+    # Calculation state: ``version`` grows with every rule edit; a calculation records the version
+    # it computes and gives way to a newer one.
+    version = models.PositiveIntegerField(default=1)
+    calculated_version = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.IDLE)
+    progress_done = models.PositiveBigIntegerField(default=0)
+    progress_total = models.PositiveBigIntegerField(default=0)
+    calculation_started_at = models.DateTimeField(null=True, blank=True)
+    calculation_finished_at = models.DateTimeField(null=True, blank=True)
+    last_calculated_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint("store", Lower("name"), name="segment_unique_store_name_ci"),
+            models.CheckConstraint(
+                condition=models.Q(kind="static") | ~models.Q(rule=""),
+                name="segment_dynamic_has_rule",
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class SegmentMembership(StoreOwned):
+    """One row per (segment, customer): the customer is a member, since when and why."""
+
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="memberships")
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="segment_memberships"
+    )
+    source = models.CharField(max_length=12, choices=MembershipSource.choices)
+    # What caused it: "user:3", "import:12", "run:881/node:reward-1", "rule:v4".
+    reference = models.CharField(max_length=200, blank=True, default="")
+    acting_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-added_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["segment", "customer"], name="segmentmembership_unique_segment_customer"
+            )
+        ]
+        indexes = [models.Index(fields=["customer", "segment"], name="membership_customer_seg")]
+
+    def __str__(self):
+        return f"{self.customer_id} in {self.segment_id}"
+
+
+class SegmentHistory(StoreOwned):
+    """Every add and remove, kept forever, with its cause."""
+
+    class Action(models.TextChoices):
+        ADDED = "added", "Added"
+        REMOVED = "removed", "Removed"
+
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="history")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="segment_history")
+    action = models.CharField(max_length=8, choices=Action.choices)
+    source = models.CharField(max_length=12, choices=MembershipSource.choices)
+    reference = models.CharField(max_length=200, blank=True, default="")
+    acting_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name_plural = "segment history"
+        indexes = [
+            models.Index(fields=["segment", "-at"], name="history_segment_at"),
+            models.Index(fields=["customer", "-at"], name="history_customer_at"),
+        ]
+
+    def __str__(self):
+        return f"{self.customer_id} {self.action} {self.segment_id}"
