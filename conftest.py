@@ -1,3 +1,3 @@
 """Root conftest: registers the shared fixtures from tests/fixtures/."""
 
-pytest_plugins = ["tests.fixtures.stores"]
+pytest_plugins = ["tests.fixtures.stores", "tests.fixtures.worker"]
