@@ -1,0 +1,1 @@
+"""The staff surface of the ``segments`` app, one module per concern."""
