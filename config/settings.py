@@ -169,8 +169,16 @@ CELERY_BROKER_TRANSPORT_OPTIONS.setdefault("max_retries", 1)
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TASK_PUBLISH_RETRY = False
 # Queues: ingest (webhook processing), segments (recomputes, imports), experiences (runs),
-# scheduled (sweeps). Routes are declared next to each task with ``queue=``.
+# scheduled (sweeps). Tasks are routed by the prefix of their name, so a slow segment recompute
+# never delays order events: name tasks "ingest.*", "segments.*", "experiences.*", "scheduled.*".
 CELERY_TASK_QUEUES_NAMES = ["default", "ingest", "segments", "experiences", "scheduled"]
+CELERY_TASK_ROUTES = {
+    "segments.ping": {"queue": "default"},
+    "ingest.*": {"queue": "ingest"},
+    "segments.*": {"queue": "segments"},
+    "experiences.*": {"queue": "experiences"},
+    "scheduled.*": {"queue": "scheduled"},
+}
 # The beat schedule lives here (no database scheduler). Apps add their entries below.
 CELERY_BEAT_SCHEDULE: dict = {}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
