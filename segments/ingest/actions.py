@@ -110,6 +110,11 @@ def _flag_client(broker_url: str):
     return redis.Redis.from_url(broker_url, socket_connect_timeout=0.5, socket_timeout=0.5)
 
 
+def _broker_url() -> str:
+    conf = current_app.conf
+    return conf.broker_write_url or conf.broker_url or ""
+
+
 def wake_processing(*, force: bool = False) -> bool:
     """Make sure a drain task is on its way; return whether one was published.
 
@@ -117,7 +122,7 @@ def wake_processing(*, force: bool = False) -> bool:
     webhooks publishes a handful of tasks instead of one per event. A broker that is down is
     logged and swallowed: the events are safe in the database and the sweep dispatches them.
     """
-    broker_url = current_app.conf.broker_url or ""
+    broker_url = _broker_url()
     client = _flag_client(broker_url)
     try:
         if client is not None and not force:
@@ -136,7 +141,7 @@ def wake_processing(*, force: bool = False) -> bool:
 
 
 def _clear_wake_flag() -> None:
-    client = _flag_client(current_app.conf.broker_url or "")
+    client = _flag_client(_broker_url())
     if client is not None:
         try:
             client.delete(WAKE_FLAG)
