@@ -190,6 +190,9 @@ INGEST_RETRY_MAX_SECONDS = float(os.environ.get("INGEST_RETRY_MAX_SECONDS") or 6
 INGEST_SWEEP_GRACE_SECONDS = float(os.environ.get("INGEST_SWEEP_GRACE_SECONDS") or 30)
 INGEST_SWEEP_MAX_WAKES = int(os.environ.get("INGEST_SWEEP_MAX_WAKES") or 2)
 INGEST_WAKE_FLAG_SECONDS = int(os.environ.get("INGEST_WAKE_FLAG_SECONDS") or 20)
+# Webhook requests leave the wake-up publish to a thread of the web process, batched this often.
+INGEST_WAKE_IN_BACKGROUND = env_bool("INGEST_WAKE_IN_BACKGROUND", True)
+INGEST_WAKE_COALESCE_SECONDS = float(os.environ.get("INGEST_WAKE_COALESCE_SECONDS") or 0.02)
 # Tests only: seconds a batch sleeps inside its transaction, so a test can kill a worker mid-task.
 INGEST_TEST_PAUSE_SECONDS = float(os.environ.get("INGEST_TEST_PAUSE_SECONDS") or 0)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")

@@ -13,7 +13,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import random
+import threading
 import time
 from dataclasses import dataclass
 from functools import cache
@@ -93,11 +95,51 @@ def record_delivery(delivery: Delivery, payload: object) -> int | None:
     if row is None:
         return None
     if status == InboundEvent.Status.RECEIVED:
-        transaction.on_commit(wake_processing)
+        transaction.on_commit(_waker.request)
     return row[0]
 
 
 # --- waking the workers ----------------------------------------------------------------------
+
+
+class _BackgroundWaker:
+    """Publish wake-ups from a thread of the web process, never from the request itself.
+
+    A request only sets an event; the thread wakes processing, then waits a few milliseconds so
+    a burst of requests shares one wake-up. The request never touches the broker, so a slow or
+    down broker costs it nothing. A process that dies before its thread publishes loses no event:
+    the row is committed and the sweep dispatches it.
+    """
+
+    def __init__(self):
+        self._wanted = threading.Event()
+        self._lock = threading.Lock()
+        self._pid: int | None = None
+        self._app = None
+
+    def request(self) -> None:
+        if not settings.INGEST_WAKE_IN_BACKGROUND:
+            wake_processing()
+            return
+        # Celery's current app is per thread: hand the thread the request's app.
+        self._app = current_app._get_current_object()
+        if self._pid != os.getpid():  # first use, or a forked child: threads do not survive fork
+            with self._lock:
+                if self._pid != os.getpid():
+                    self._wanted = threading.Event()
+                    threading.Thread(target=self._run, name="ingest-waker", daemon=True).start()
+                    self._pid = os.getpid()
+        self._wanted.set()
+
+    def _run(self) -> None:
+        while True:
+            self._wanted.wait()
+            self._wanted.clear()
+            wake_processing(app=self._app)
+            time.sleep(settings.INGEST_WAKE_COALESCE_SECONDS)
+
+
+_waker = _BackgroundWaker()
 
 
 @cache
@@ -110,25 +152,25 @@ def _flag_client(broker_url: str):
     return redis.Redis.from_url(broker_url, socket_connect_timeout=0.5, socket_timeout=0.5)
 
 
-def _broker_url() -> str:
-    conf = current_app.conf
+def _broker_url(app=None) -> str:
+    conf = (app or current_app).conf
     return conf.broker_write_url or conf.broker_url or ""
 
 
-def wake_processing(*, force: bool = False) -> bool:
+def wake_processing(*, force: bool = False, app=None) -> bool:
     """Make sure a drain task is on its way; return whether one was published.
 
     A Redis flag (set while a drain waits in the queue) coalesces wake-ups, so a burst of
     webhooks publishes a handful of tasks instead of one per event. A broker that is down is
     logged and swallowed: the events are safe in the database and the sweep dispatches them.
     """
-    broker_url = _broker_url()
-    client = _flag_client(broker_url)
+    app = app or current_app
+    client = _flag_client(_broker_url(app))
     try:
         if client is not None and not force:
             if not client.set(WAKE_FLAG, "1", nx=True, ex=settings.INGEST_WAKE_FLAG_SECONDS):
                 return False
-        current_app.send_task(DRAIN_TASK, queue="ingest")
+        app.send_task(DRAIN_TASK, queue="ingest")
         return True
     except Exception as exc:  # noqa: BLE001 - any broker failure must not reach the sender
         logger.warning("Could not wake event processing (the sweep will): %s", exc)

@@ -8,7 +8,7 @@ import time
 from decimal import Decimal
 
 import pytest
-from celery import current_app
+from celery import Celery, current_app
 from django.db import connection, connections
 from django.test import Client
 
@@ -116,22 +116,18 @@ class PrivateRedis:
 
 @pytest.fixture
 def private_broker(settings):
-    """Point this process's Celery app at a private Redis; restore the shared one afterwards."""
+    """Make a Celery app on a private Redis the current app; restore the shared one afterwards."""
     redis_server = PrivateRedis()
     redis_server.start()
-    app = current_app._get_current_object()
-    original = app.conf.broker_url
-
-    def use(url):
-        app.conf.broker_url = app.conf.broker_write_url = app.conf.broker_read_url = url
-        settings.CELERY_BROKER_URL = url
-        app._pool = None
-        app.amqp._producer_pool = None
-
-    use(redis_server.url)
+    shared = current_app._get_current_object()
+    private = Celery("subexp-private", set_as_current=False)
+    private.config_from_object("django.conf:settings", namespace="CELERY")
+    private.conf.broker_url = private.conf.broker_write_url = redis_server.url
+    private.conf.broker_read_url = redis_server.url
+    private.set_current()
     yield redis_server
+    shared.set_current()
     redis_server.stop()
-    use(original)
 
 
 def test_broker_down_while_100_webhooks_arrive_loses_nothing(
