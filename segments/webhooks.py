@@ -19,7 +19,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from .ingest.actions import Delivery, record_delivery
 from .ingest.signatures import SignatureError, verify_recharge, verify_shopify
-from .ingest.topics import PayloadError
+from .ingest.topics import PayloadError, parse_when
 
 _SHOPIFY_STORE = "SELECT id, shopify_webhook_secret FROM segments_store WHERE shopify_domain = %s"
 _RECHARGE_STORE = "SELECT id, recharge_webhook_secret FROM segments_store WHERE slug = %s"
@@ -88,11 +88,19 @@ def _store(sql: str, value: str, field: str) -> tuple[int, str]:
     return row[0], row[1] or ""
 
 
+def _triggered_at(request: HttpRequest):
+    try:
+        return parse_when(_header(request, "X-Shopify-Triggered-At"))
+    except ValueError:
+        return None
+
+
 def _receive(request: HttpRequest, source: str, store_id: int, body: bytes, topic: str, key: str):
     if not topic:
         raise _Refusal(400, "The topic header is missing.", f"X-{source.title()}-Topic")
     payload, text = _parse(body)
-    delivery = Delivery(store_id, source, topic, _dedupe_key(key, topic, body), text)
+    triggered = _triggered_at(request) if source == "shopify" else None
+    delivery = Delivery(store_id, source, topic, _dedupe_key(key, topic, body), text, triggered)
     try:
         event_id = record_delivery(delivery, payload)
     except PayloadError as exc:

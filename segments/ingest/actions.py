@@ -57,6 +57,7 @@ class Delivery:
     topic: str
     dedupe_key: str
     payload_text: str  # the JSON text to store
+    triggered_at: dt.datetime | None = None  # the sender's own time, when the object has none
 
 
 def record_delivery(delivery: Delivery, payload: object) -> int | None:
@@ -73,7 +74,7 @@ def record_delivery(delivery: Delivery, payload: object) -> int | None:
         status, key, occurred = (
             InboundEvent.Status.RECEIVED,
             envelope.customer_key,
-            envelope.occurred_at,
+            envelope.occurred_at or delivery.triggered_at,
         )
     cast = "%s::jsonb" if connection.vendor == "postgresql" else "%s"
     with connection.cursor() as cursor:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from django.db.models import Q
+from django.db import connection
 from django.utils import timezone
 
 from .. import domain
@@ -55,18 +55,24 @@ def resolve_customer(store_id: int, facts: mapping.CustomerFacts | None) -> Cust
     """Return the customer these facts describe, locked, creating or completing it as needed."""
     if facts is None:
         return None
-    clauses = []
-    if facts.shopify_id:
-        clauses.append(("shopify_id", facts.shopify_id))
-    if facts.recharge_id:
-        clauses.append(("recharge_id", facts.recharge_id))
+    # Each arm matches one index: the partial unique ones on the ids, the one on lower(email).
+    arms, params = [], [store_id]
+    for column, value in (("shopify_id", facts.shopify_id), ("recharge_id", facts.recharge_id)):
+        if value:
+            arms.append(f"({column} = %s AND {column} <> '')")
+            params.append(value)
     if facts.email:
-        clauses.append(("email__iexact", facts.email))
-    query = None
-    for name, value in clauses:
-        q = Q(**{name: value})
-        query = q if query is None else query | q
-    found = list(Customer.objects.filter(query, store_id=store_id).select_for_update()[:3])
+        arms.append("lower(email) = lower(%s)")
+        params.append(facts.email)
+    if not arms:
+        return None
+    sql = (
+        "SELECT * FROM segments_customer WHERE store_id = %s AND ("
+        + " OR ".join(arms)
+        + ") ORDER BY id LIMIT 3"
+        + (" FOR UPDATE" if connection.vendor == "postgresql" else "")
+    )
+    found = list(Customer.objects.raw(sql, params))
     if len(found) > 1:
         raise ProcessingError(
             "The payload's identifiers match several customers: "

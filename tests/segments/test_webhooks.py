@@ -226,3 +226,9 @@ def test_stored_payload_is_the_parsed_body(client, store):
     payload = {"id": 9, "total_price": "1.00", "note": "café ☕", "email": "a@example.com"}
     post_shopify(client, store, "orders/create", payload)
     assert InboundEvent.objects.get().payload == json.loads(json.dumps(payload))
+
+
+def test_shopify_triggered_at_dates_an_event_whose_object_has_no_timestamp(client, store):
+    payload = {"id": 5, "total_price": "3.00", "email": "b@example.com"}
+    post_shopify(client, store, "orders/create", payload)
+    assert InboundEvent.objects.get().occurred_at.isoformat() == "2026-11-02T14:14:05.123000+00:00"
