@@ -1,14 +1,17 @@
 """Models of the ``segments`` app, one module per concern."""
 
 from .commerce import Customer, Order, OrderLine, Subscription, UpcomingOrder
+from .events import InboundEvent, ReportedStreak
 from .segmentation import MembershipSource, Segment, SegmentHistory, SegmentMembership
 from .tenancy import Role, Store, StoreMembership, StoreOwned
 
 __all__ = [
     "Customer",
+    "InboundEvent",
     "MembershipSource",
     "Order",
     "OrderLine",
+    "ReportedStreak",
     "Role",
     "Segment",
     "SegmentHistory",
