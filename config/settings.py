@@ -142,6 +142,14 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
+    {
+        "ExperienceStatusEnum": "experiences.models.Experience.Status",
+        "RunStatusEnum": "experiences.models.Run.Status",
+        "PauseBehaviourEnum": "experiences.models.Experience.PauseBehaviour",
+    }
+)
+
 # --- Celery ---------------------------------------------------------------------------------
 # Embedded default: kombu's filesystem transport, a broker made of files that needs no server.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or "filesystem://"
@@ -154,7 +162,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
     }
 else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600"))
+    }
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
@@ -173,6 +183,13 @@ CELERY_TASK_PUBLISH_RETRY = False
 CELERY_TASK_QUEUES_NAMES = ["default", "ingest", "segments", "experiences", "scheduled"]
 # The beat schedule lives here (no database scheduler). Apps add their entries below.
 CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE["experiences-sweep"] = {
+    "task": "experiences.sweep",
+    "schedule": 60.0,
+    "options": {"queue": "scheduled", "expires": 55},
+}
+# Experiences that feed each other through segments stop at this depth of a chain of events.
+EXPERIENCES_MAX_CHAIN_DEPTH = int(os.environ.get("EXPERIENCES_MAX_CHAIN_DEPTH", "5"))
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 LOGGING = {

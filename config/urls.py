@@ -6,11 +6,13 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
+import experiences.api
 import segments.api
 from segments.api.commerce import StoreListView
 
 store_router = SimpleRouter()
 segments.api.register(store_router)
+experiences.api.register(store_router)
 
 
 def healthz(request):

@@ -204,8 +204,12 @@ def save_draft(
     """
     _check_shape(nodes, edges)
     with transaction.atomic():
+        Experience.objects.select_for_update().filter(pk=experience.pk).values_list("pk").get()
+        has_draft = ExperienceVersion.objects.filter(experience=experience, state="draft").exists()
+        if not has_draft and revision != 0:
+            raise StaleRevision(0)  # the draft was published meanwhile: start from the live one
         draft = draft_for(experience, lock=True)
-        if draft.revision != revision:
+        if has_draft and draft.revision != revision:
             raise StaleRevision(draft.revision)
         ctx = validation_context(experience.store, experience.kind)
         report = validate_graph(
