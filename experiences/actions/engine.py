@@ -123,11 +123,10 @@ def process_event(event: DomainEvent) -> list[int]:
         if entry.experience_id in earlier:  # a redelivery: continue what was started
             touched.append(earlier[entry.experience_id])
             continue
-        if event.depth >= max_chain_depth():
-            _record_chain_limit(entry.experience, customer, event)
-            continue
         decision = evaluate_trigger(entry.node, event, ctx)
-        if decision.enters:
+        if decision.enters and event.depth >= max_chain_depth():
+            _record_chain_limit(entry.experience, customer, event)
+        elif decision.enters:
             run = start_run(entry, customer, event)
             if run is not None:
                 touched.append(run.pk)

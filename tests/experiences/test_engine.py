@@ -1,0 +1,450 @@
+"""The engine, driven by domain events as the ingest layer announces them."""
+
+import contextlib
+import datetime as dt
+
+import pytest
+import time_machine
+from django.core import mail
+from django.utils import timezone
+
+from experiences import actions
+from experiences.models import ChainLimitHit, EmailDelivery, Run, RunStep
+from segments import domain
+from segments.models import MembershipSource, SegmentHistory, SegmentMembership
+from tests.fixtures.factories import make_customer, make_order, make_store, make_subscription
+
+from .helpers import (
+    edge,
+    event,
+    milestone_graph,
+    node,
+    order_event,
+    publish,
+    republish,
+    static_segment,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def test_milestone_order_adds_to_segment_and_emails_once(milestone, milestone_customer):
+    # given the milestone experience and a customer at their 3rd subscription order, in Test Customers
+    experience, _, reached = milestone
+    customer, order = milestone_customer
+    # when the order is processed
+    actions.process_event(order_event(order))
+    # then one completed run added them to "Milestone 3 reached" and emailed them
+    run = Run.objects.get(experience=experience, customer=customer)
+    assert run.status == Run.Status.COMPLETED
+    assert [s.node.key for s in run.steps.order_by("id")] == [
+        "trigger",
+        "add-reached",
+        "email",
+        "end",
+    ]
+    membership = SegmentMembership.objects.get(segment=reached, customer=customer)
+    assert membership.source == MembershipSource.EXPERIENCE
+    assert membership.reference == f"run:{run.pk}/node:add-reached"
+    assert len(mail.outbox) == 1
+    assert mail.outbox[0].to == [customer.email]
+    assert mail.outbox[0].subject == "Congratulations Alice!"
+    assert "#1003" in mail.outbox[0].body and "Milestone 3" in mail.outbox[0].body
+
+
+def test_same_event_again_changes_nothing(milestone, milestone_customer):
+    # given an event already processed
+    customer, order = milestone_customer
+    ev = order_event(order)
+    actions.process_event(ev)
+    # when it is processed again (a duplicate delivery)
+    actions.process_event(ev)
+    # then still one run, one membership change, one email
+    assert Run.objects.filter(customer=customer).count() == 1
+    assert SegmentHistory.objects.filter(customer=customer).count() == 1
+    assert len(mail.outbox) == 1
+
+
+def test_customer_failing_a_condition_does_not_enter(milestone, store):
+    # given a customer at their 2nd subscription order
+    customer = make_customer(store, subscription_orders_count=2)
+    order = make_order(customer, is_subscription=True)
+    # when the order is processed
+    actions.process_event(order_event(order))
+    # then no run starts
+    assert not Run.objects.filter(customer=customer).exists()
+
+
+def test_one_time_order_does_not_start_a_subscription_order_trigger(milestone, milestone_customer):
+    customer, _ = milestone_customer
+    order = make_order(customer, is_subscription=False)
+    actions.process_event(order_event(order))
+    assert not Run.objects.filter(customer=customer).exists()
+
+
+def test_store_without_experiences_runs_none(milestone, milestone_customer, store):
+    # given the store has experiences disabled
+    store.experiences_enabled = False
+    store.save()
+    _, order = milestone_customer
+    # when an order is processed
+    actions.process_event(order_event(order))
+    # then nothing runs
+    assert not Run.objects.exists()
+
+
+def test_paused_experience_starts_no_runs(milestone, milestone_customer):
+    experience, _, _ = milestone
+    actions.pause_experience(experience, in_flight="finish")
+    _, order = milestone_customer
+    actions.process_event(order_event(order))
+    assert not Run.objects.exists()
+
+
+def test_reentry_once_lets_a_customer_in_one_time(store):
+    # given an experience on every subscription order, re-entry once
+    customer = make_customer(store)
+    nodes = [node("trigger", "trigger", {"confirm_every_order": True}), node("end", "end")]
+    experience = publish(store, nodes, [edge("trigger", "end")], reentry="once")
+    # when two different orders are processed
+    for _ in range(2):
+        actions.process_event(order_event(make_order(customer, is_subscription=True)))
+    # then one run
+    assert Run.objects.filter(experience=experience).count() == 1
+
+
+def test_reentry_every_n_days_counts_rotations(store):
+    customer = make_customer(store)
+    nodes = [node("trigger", "trigger", {"confirm_every_order": True}), node("end", "end")]
+    experience = publish(
+        store, nodes, [edge("trigger", "end")], reentry="once_per_n_days", reentry_days=7
+    )
+    start = timezone.now()
+    actions.process_event(order_event(make_order(customer, is_subscription=True)))
+    with time_machine.travel(start + dt.timedelta(days=3)):
+        actions.process_event(order_event(make_order(customer, is_subscription=True)))
+    with time_machine.travel(start + dt.timedelta(days=8)):
+        actions.process_event(order_event(make_order(customer, is_subscription=True)))
+    assert list(
+        Run.objects.filter(experience=experience)
+        .order_by("rotation")
+        .values_list("rotation", flat=True)
+    ) == [1, 2]
+
+
+def test_holdout_is_deterministic_and_starts_no_steps(store):
+    # given a 100% holdout
+    customer = make_customer(store)
+    nodes = [node("trigger", "trigger", {"confirm_every_order": True}), node("end", "end")]
+    experience = publish(store, nodes, [edge("trigger", "end")], holdout_percent=100)
+    # when the customer triggers it
+    actions.process_event(order_event(make_order(customer, is_subscription=True)))
+    # then a held_out run is recorded without steps
+    run = Run.objects.get(experience=experience)
+    assert run.status == Run.Status.HELD_OUT
+    assert not run.steps.exists()
+
+
+def _wait_graph(reached, minutes=3 * 24 * 60):
+    nodes = [
+        node("trigger", "trigger", {"confirm_every_order": True}),
+        node("wait", "wait", {"mode": "duration", "minutes": minutes}),
+        node("add", "segment", {"action": "add", "segment_id": reached.pk}),
+        node("end", "end"),
+    ]
+    return nodes, [edge("trigger", "wait"), edge("wait", "add"), edge("add", "end")]
+
+
+def test_wait_of_three_days_resumes_when_due(store):
+    # given a run waiting 3 days
+    reached = static_segment(store, "Waited")
+    experience = publish(store, *_wait_graph(reached))
+    customer = make_customer(store)
+    start = timezone.now()
+    actions.process_event(order_event(make_order(customer, is_subscription=True)))
+    run = Run.objects.get(experience=experience)
+    assert run.status == Run.Status.WAITING
+    # when the sweep runs two days later, nothing is due
+    with time_machine.travel(start + dt.timedelta(days=2)):
+        assert actions.resume_due_waits() == []
+    # and three days later it is resumed and walks on
+    with time_machine.travel(start + dt.timedelta(days=3, minutes=1)):
+        resumed = actions.resume_due_waits()
+        assert resumed == [run.pk]
+        actions.advance_run(run.pk)
+    run.refresh_from_db()
+    assert run.status == Run.Status.COMPLETED
+    assert SegmentMembership.objects.filter(segment=reached, customer=customer).exists()
+
+
+def test_new_version_leaves_waiting_customers_on_their_version(store):
+    # given a customer waiting in version 1
+    reached = static_segment(store, "V1 reached")
+    other = static_segment(store, "V2 reached")
+    experience = publish(store, *_wait_graph(reached))
+    customer = make_customer(store)
+    actions.process_event(order_event(make_order(customer, is_subscription=True)))
+    v1_run = Run.objects.get(experience=experience)
+    # when version 2 (adding to another segment) is published
+    republish(experience, *_wait_graph(other))
+    assert experience.live_version.number == 2
+    # then the waiting customer finishes on version 1
+    with time_machine.travel(timezone.now() + dt.timedelta(days=4)):
+        actions.resume_due_waits()
+        actions.advance_run(v1_run.pk)
+    v1_run.refresh_from_db()
+    assert v1_run.version.number == 1 and v1_run.status == Run.Status.COMPLETED
+    assert SegmentMembership.objects.filter(segment=reached, customer=customer).exists()
+    assert not SegmentMembership.objects.filter(segment=other, customer=customer).exists()
+
+
+def test_wait_until_next_order_resumes_on_the_next_order(store):
+    reached = static_segment(store, "Ordered again")
+    nodes = [
+        node("trigger", "trigger", {"confirm_every_order": True}),
+        node("wait", "wait", {"mode": "next_order"}),
+        node("add", "segment", {"action": "add", "segment_id": reached.pk}),
+        node("end", "end"),
+    ]
+    experience = publish(
+        store,
+        nodes,
+        [edge("trigger", "wait"), edge("wait", "add"), edge("add", "end")],
+        reentry="once",
+    )
+    customer = make_customer(store)
+    first = order_event(make_order(customer, is_subscription=True))
+    actions.process_event(first)
+    run = Run.objects.get(experience=experience)
+    assert run.status == Run.Status.WAITING
+    # a redelivery of the first order does not count as the next one
+    actions.process_event(first)
+    run.refresh_from_db()
+    assert run.status == Run.Status.WAITING
+    # the next order resumes it
+    actions.process_event(order_event(make_order(customer, is_subscription=True)))
+    run.refresh_from_db()
+    assert run.status == Run.Status.COMPLETED
+    assert SegmentMembership.objects.filter(segment=reached, customer=customer).exists()
+
+
+def test_exit_criterion_ends_a_waiting_run(store):
+    reached = static_segment(store, "Never")
+    experience = publish(store, *_wait_graph(reached), exit_criteria=["subscription_cancelled"])
+    customer = make_customer(store)
+    actions.process_event(order_event(make_order(customer, is_subscription=True)))
+    # when the customer cancels their subscription
+    sub = make_subscription(customer, status="cancelled")
+    actions.process_event(event(domain.SUBSCRIPTION_CANCELLED, customer, subscription_id=sub.pk))
+    # then the run is exited and its wait cancelled
+    run = Run.objects.get(experience=experience)
+    assert run.status == Run.Status.EXITED
+    assert run.steps.get(node__key="wait").status == RunStep.Status.CANCELLED
+    with time_machine.travel(timezone.now() + dt.timedelta(days=4)):
+        assert actions.resume_due_waits() == []
+
+
+def test_pause_ending_runs_in_flight(store):
+    reached = static_segment(store, "Paused")
+    experience = publish(store, *_wait_graph(reached))
+    customer = make_customer(store)
+    actions.process_event(order_event(make_order(customer, is_subscription=True)))
+    actions.pause_experience(experience, in_flight="end")
+    assert Run.objects.get(experience=experience).status == Run.Status.EXITED
+
+
+def test_pause_letting_runs_finish(store):
+    reached = static_segment(store, "Paused but finish")
+    experience = publish(store, *_wait_graph(reached))
+    customer = make_customer(store)
+    actions.process_event(order_event(make_order(customer, is_subscription=True)))
+    actions.pause_experience(experience, in_flight="finish")
+    run = Run.objects.get(experience=experience)
+    with time_machine.travel(timezone.now() + dt.timedelta(days=4)):
+        actions.resume_due_waits()
+        actions.advance_run(run.pk)
+    run.refresh_from_db()
+    assert run.status == Run.Status.COMPLETED
+
+
+def test_condition_branch_takes_first_matching_branch_else_else(store):
+    big = static_segment(store, "Big")
+    small = static_segment(store, "Small")
+    nodes = [
+        node("trigger", "trigger", {"confirm_every_order": True}),
+        node(
+            "branch",
+            "condition",
+            {
+                "branches": [
+                    {
+                        "label": "big",
+                        "conditions": [[{"field": "order.total", "operator": "gte", "value": 100}]],
+                    },
+                    {
+                        "label": "mid",
+                        "conditions": [[{"field": "order.total", "operator": "gte", "value": 50}]],
+                    },
+                ]
+            },
+        ),
+        node("add-big", "segment", {"segment_id": big.pk}),
+        node("add-small", "segment", {"segment_id": small.pk}),
+        node("end", "end"),
+    ]
+    edges = [
+        edge("trigger", "branch"),
+        edge("branch", "add-big", "big"),
+        edge("branch", "end", "mid"),
+        edge("branch", "add-small", "else"),
+        edge("add-big", "end"),
+        edge("add-small", "end"),
+    ]
+    publish(store, nodes, edges, reentry="every_time")
+    rich, poor = make_customer(store), make_customer(store)
+    actions.process_event(order_event(make_order(rich, is_subscription=True, total="150.00")))
+    actions.process_event(order_event(make_order(poor, is_subscription=True, total="10.00")))
+    assert SegmentMembership.objects.filter(segment=big, customer=rich).exists()
+    assert SegmentMembership.objects.filter(segment=small, customer=poor).exists()
+    assert not SegmentMembership.objects.filter(customer=rich, segment=small).exists()
+
+
+def test_ab_split_assigns_each_customer_the_same_path(store):
+    nodes = [
+        node("trigger", "trigger", {"confirm_every_order": True}),
+        node(
+            "split",
+            "ab_split",
+            {"paths": [{"label": "a", "percent": 50}, {"label": "b", "percent": 50}]},
+        ),
+        node("end-a", "end"),
+        node("end-b", "end"),
+    ]
+    edges = [edge("trigger", "split"), edge("split", "end-a", "a"), edge("split", "end-b", "b")]
+    experience = publish(store, nodes, edges, reentry="every_time")
+    customers = [make_customer(store) for _ in range(20)]
+    for customer in customers * 2:
+        actions.process_event(order_event(make_order(customer, is_subscription=True)))
+    paths = {}
+    for step in RunStep.objects.filter(
+        run__experience=experience, node__key="split"
+    ).select_related("run"):
+        paths.setdefault(step.run.customer_id, set()).add(step.branch)
+    assert all(len(p) == 1 for p in paths.values())
+    assert {p for ps in paths.values() for p in ps} == {"a", "b"}
+
+
+def test_chain_of_experiences_stops_at_depth_limit(
+    store, settings, django_capture_on_commit_callbacks
+):
+    # given two experiences feeding each other through segments
+    settings.EXPERIENCES_MAX_CHAIN_DEPTH = 3
+    ping = static_segment(store, "Ping")
+    pong = static_segment(store, "Pong")
+
+    def flip(source, target):
+        return [
+            node(
+                "trigger",
+                "trigger",
+                {
+                    "event": "customer_entered_segment",
+                    "segment_id": source.pk,
+                    "confirm_every_order": True,
+                },
+            ),
+            node("remove", "segment", {"action": "remove", "segment_id": source.pk}),
+            node("add", "segment", {"action": "add", "segment_id": target.pk}),
+            node("end", "end"),
+        ], [edge("trigger", "remove"), edge("remove", "add"), edge("add", "end")]
+
+    a = publish(store, *flip(ping, pong), name="A", reentry="every_time")
+    b = publish(store, *flip(pong, ping), name="B", reentry="every_time")
+    customer = make_customer(store)
+    # the announced follow-ups are collected and handed to the engine, as the worker would
+    received = []
+    with _collecting_events(received):
+        from segments.actions import add_to_segment
+
+        with django_capture_on_commit_callbacks(execute=True):
+            add_to_segment(ping, customer, source=MembershipSource.MANUAL)
+        while received:
+            with django_capture_on_commit_callbacks(execute=True):
+                actions.process_event(received.pop(0))
+    # then the chain stopped and the hit was recorded
+    depths = sorted(Run.objects.filter(customer=customer).values_list("depth", flat=True))
+    assert depths == [0, 1, 2]
+    hit = ChainLimitHit.objects.get()
+    assert hit.depth == 3 and hit.experience in (a, b)
+
+
+@contextlib.contextmanager
+def _collecting_events(received):
+    """Collect announced events instead of enqueueing them (no broker in this test)."""
+    from experiences.receivers import on_domain_event
+
+    domain.domain_event.disconnect(dispatch_uid="experiences.on_domain_event")
+    domain.domain_event.connect(
+        lambda sender, event, **kw: received.append(event), weak=False, dispatch_uid="collect"
+    )
+    try:
+        yield
+    finally:
+        domain.domain_event.disconnect(dispatch_uid="collect")
+        domain.domain_event.connect(on_domain_event, dispatch_uid="experiences.on_domain_event")
+
+
+def test_notification_email_is_written_once_per_step(milestone, milestone_customer):
+    customer, order = milestone_customer
+    actions.process_event(order_event(order))
+    delivery = EmailDelivery.objects.get()
+    assert delivery.status == EmailDelivery.Status.SENT
+    # a second delivery attempt of the same row sends nothing
+    assert actions.deliver_email(delivery.pk) == "not claimed"
+    assert len(mail.outbox) == 1
+
+
+def test_queries_per_event_do_not_grow_with_experiences_not_listening(
+    store, milestone, milestone_customer, django_assert_max_num_queries
+):
+    # given many live experiences listening to other events
+    seg = static_segment(store, "Other")
+    for i in range(30):
+        publish(
+            store,
+            [
+                node(
+                    "trigger",
+                    "trigger",
+                    {
+                        "event": "customer_left_segment",
+                        "segment_id": seg.pk,
+                        "confirm_every_order": True,
+                    },
+                ),
+                node("end", "end"),
+            ],
+            [edge("trigger", "end")],
+            name=f"Other {i}",
+        )
+    customer, order = milestone_customer
+    # when the milestone order is processed, the query count stays bounded
+    with django_assert_max_num_queries(60):
+        actions.process_event(order_event(order))
+    # and an event nobody listens to costs a handful
+    with django_assert_max_num_queries(6):
+        actions.process_event(event(domain.SUBSCRIPTION_UPDATED, customer))
+
+
+def test_receiver_wants_only_events_someone_listens_to(
+    milestone, milestone_customer, django_assert_num_queries
+):
+    from experiences.receivers import wants
+
+    customer, order = milestone_customer
+    assert wants(order_event(order))
+    with django_assert_num_queries(2):
+        assert not wants(event(domain.SUBSCRIPTION_UPDATED, customer))
+    other = make_store(experiences_enabled=False)
+    stranger = make_customer(other)
+    assert not wants(event(domain.ORDER_PROCESSED, stranger))
