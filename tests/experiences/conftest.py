@@ -1,6 +1,6 @@
 import pytest
 
-from segments.models import SegmentMembership, MembershipSource
+from segments.models import MembershipSource, SegmentMembership
 from tests.fixtures.factories import make_customer, make_order
 
 from .helpers import milestone_graph, publish, static_segment

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import itertools
 
+from experiences import actions
+from experiences.models import Experience
 from segments import domain
 from segments.domain import DomainEvent
 from segments.models import Segment
-from experiences import actions
-from experiences.models import Experience
 
 _keys = itertools.count(1)
 
@@ -47,7 +47,7 @@ def milestone_graph(test_customers: Segment, reached: Segment, *, orders: int = 
             "notification",
             {
                 "subject": "Congratulations {{ customer.first_name }}!",
-                "body": "Order {{ order.name }} was your {{ customer.subscription_orders_count }}rd. "
+                "body": "Order {{ order.name }} was number {{ customer.subscription_orders_count }}. "
                 "Thanks from {{ experience.name }}.",
             },
         ),

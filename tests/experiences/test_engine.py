@@ -17,7 +17,6 @@ from tests.fixtures.factories import make_customer, make_order, make_store, make
 from .helpers import (
     edge,
     event,
-    milestone_graph,
     node,
     order_event,
     publish,
@@ -29,7 +28,8 @@ pytestmark = pytest.mark.django_db
 
 
 def test_milestone_order_adds_to_segment_and_emails_once(milestone, milestone_customer):
-    # given the milestone experience and a customer at their 3rd subscription order, in Test Customers
+    # given the milestone experience and a customer at their 3rd subscription order,
+    # who is in Test Customers
     experience, _, reached = milestone
     customer, order = milestone_customer
     # when the order is processed
