@@ -47,7 +47,8 @@ def milestone_graph(test_customers: Segment, reached: Segment, *, orders: int = 
             "notification",
             {
                 "subject": "Congratulations {{ customer.first_name }}!",
-                "body": "Order {{ order.name }} was number {{ customer.subscription_orders_count }}. "
+                "body": "Order {{ order.name }} is number "
+                "{{ customer.subscription_orders_count }}. "
                 "Thanks from {{ experience.name }}.",
             },
         ),
