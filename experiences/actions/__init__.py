@@ -18,7 +18,8 @@ from .authoring import (
     update_experience,
 )
 from .delivery import deliver_email, sweep_emails
-from .engine import advance_run, process_event, resume_due_waits, resume_stalled_runs
+from .engine import process_event
+from .walker import advance_run, resume_due_waits, resume_stalled_runs
 
 __all__ = [
     "ExperienceError",

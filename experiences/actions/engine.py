@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from segments import domain
@@ -24,14 +24,12 @@ from segments.models import Customer, Store
 
 from ..conditions import evaluate
 from ..context import EvaluationContext
-from ..models import ChainLimitHit, Edge, Experience, Run, RunStep, TriggerIndex
+from ..models import ChainLimitHit, Experience, Run, RunStep, TriggerIndex
 from ..nodes import REGISTRY
-from ..nodes.base import ExecutionContext, bucket
-from .delivery import deliver_email
+from ..nodes.base import bucket
+from .walker import finish_wait, walk
 
 logger = logging.getLogger(__name__)
-
-MAX_STEPS_PER_WALK = 200
 
 
 def max_chain_depth() -> int:
@@ -50,16 +48,29 @@ class EntryDecision:
     conditions: list[list[dict[str, Any]]] = field(default_factory=list)
 
 
+_trigger_configs: dict[int, Any] = {}
+
+
+def trigger_config(trigger_node):
+    """Return the parsed configuration of a trigger node (published nodes never change)."""
+    cached = _trigger_configs.get(trigger_node.pk)
+    if cached is None:
+        cached = REGISTRY["trigger"].parse(trigger_node.config)
+        if len(_trigger_configs) > 4096:
+            _trigger_configs.clear()
+        _trigger_configs[trigger_node.pk] = cached
+    return cached
+
+
 def evaluate_trigger(
     trigger_node, event: DomainEvent | None, ctx: EvaluationContext
 ) -> EntryDecision:
     """Test the trigger's event filter and conditions for one customer."""
-    trigger = REGISTRY["trigger"]
-    config, errors = trigger.parse(trigger_node.config)
+    config, errors = trigger_config(trigger_node)
     if config is None:
         return EntryDecision(False, f"the trigger configuration is invalid: {errors}")
     if event is not None:
-        matches, why = trigger.matches_event(config, event)
+        matches, why = REGISTRY["trigger"].matches_event(config, event)
         if not matches:
             return EntryDecision(False, f"the event does not match the trigger: {why}")
     passed, trace = evaluate(config.conditions, ctx)
@@ -115,10 +126,11 @@ def process_event(event: DomainEvent) -> list[int]:
             walk(run_id, ctx)
         return touched
     earlier = dict(
-        Run.objects.filter(customer=customer, trigger_event_key=event.key).values_list(
-            "experience_id", "pk"
-        )
+        Run.objects.filter(
+            experience_id__in=[e.experience_id for e in entries], trigger_event_key=event.key
+        ).values_list("experience_id", "pk")
     )
+    entering = []
     for entry in entries:
         if entry.experience_id in earlier:  # a redelivery: continue what was started
             touched.append(earlier[entry.experience_id])
@@ -127,9 +139,9 @@ def process_event(event: DomainEvent) -> list[int]:
         if decision.enters and event.depth >= max_chain_depth():
             _record_chain_limit(entry.experience, customer, event)
         elif decision.enters:
-            run = start_run(entry, customer, event)
-            if run is not None:
-                touched.append(run.pk)
+            entering.append(entry)
+    if entering:
+        touched += start_runs(entering, customer, event)
     for run_id in touched:
         walk(run_id, ctx)
     return touched
@@ -155,48 +167,65 @@ def _record_chain_limit(experience: Experience, customer: Customer, event: Domai
     )
 
 
-def start_run(entry: TriggerIndex, customer: Customer, event: DomainEvent) -> Run | None:
-    """Start a run unless re-entry forbids it; held-out customers get a finished held_out run.
+def start_runs(entries: list[TriggerIndex], customer: Customer, event: DomainEvent) -> list[int]:
+    """Start the runs of these experiences for the event, unless re-entry forbids; return the
+    ids of those to walk. Held-out customers get a finished ``held_out`` run.
 
-    The customer's row lock serialises concurrent starts for one customer; the unique
-    constraints make a duplicate impossible even without it.
+    The customer's row lock serialises concurrent starts for one customer (so re-entry is
+    decided on committed facts); the unique constraints make a duplicate impossible regardless.
     """
-    experience = entry.experience
+    ids = [e.experience_id for e in entries]
     now = timezone.now()
     try:
         with transaction.atomic():
             Customer.objects.select_for_update(no_key=True).filter(pk=customer.pk).values_list(
                 "pk"
             ).get()
-            last = (
-                Run.objects.filter(experience=experience, customer=customer)
-                .order_by("-rotation")
-                .values("rotation", "started_at", "trigger_event_key", "pk")
-                .first()
-            )
-            if last is not None and last["trigger_event_key"] == event.key:
-                return Run.objects.get(pk=last["pk"])
-            if reentry_refusal(experience, last, now):
-                return None
-            out = held_out(experience, customer.pk)
-            return Run.objects.create(
-                store_id=experience.store_id,
-                experience=experience,
-                version_id=entry.version_id,
-                customer=customer,
-                trigger_event_key=event.key,
-                trigger_event_name=event.name,
-                trigger_event=event.as_dict(),
-                chain_origin=event.chain_origin,
-                depth=event.depth,
-                status=Run.Status.HELD_OUT if out else Run.Status.RUNNING,
-                rotation=(last["rotation"] + 1) if last else 1,
-                current_node_id=entry.node_id,
-                finished_at=now if out else None,
-            )
+            last: dict[int, dict] = {}
+            already: set[int] = set()
+            for row in Run.objects.filter(experience_id__in=ids, customer=customer).values(
+                "experience_id", "rotation", "started_at", "trigger_event_key"
+            ):
+                if row["trigger_event_key"] == event.key:
+                    already.add(row["experience_id"])
+                previous = last.get(row["experience_id"])
+                if previous is None or row["rotation"] > previous["rotation"]:
+                    last[row["experience_id"]] = row
+            runs = []
+            for entry in entries:
+                experience = entry.experience
+                if experience.pk in already or reentry_refusal(
+                    experience, last.get(experience.pk), now
+                ):
+                    continue
+                out = held_out(experience, customer.pk)
+                previous = last.get(experience.pk)
+                runs.append(
+                    Run(
+                        store_id=experience.store_id,
+                        experience=experience,
+                        version_id=entry.version_id,
+                        customer=customer,
+                        trigger_event_key=event.key,
+                        trigger_event_name=event.name,
+                        trigger_event=event.as_dict(),
+                        chain_origin=event.chain_origin,
+                        depth=event.depth,
+                        status=Run.Status.HELD_OUT if out else Run.Status.RUNNING,
+                        rotation=(previous["rotation"] + 1) if previous else 1,
+                        current_node_id=entry.node_id,
+                        finished_at=now if out else None,
+                    )
+                )
+            Run.objects.bulk_create(runs)
+            return [r.pk for r in runs if r.status == Run.Status.RUNNING]
     except IntegrityError:
-        # Another worker started it first: the constraint decided.
-        return Run.objects.filter(experience=experience, trigger_event_key=event.key).first()
+        # Another worker started them first: the constraint decided; walk what it started.
+        return list(
+            Run.objects.filter(
+                experience_id__in=ids, trigger_event_key=event.key, status=Run.Status.RUNNING
+            ).values_list("pk", flat=True)
+        )
 
 
 def _handle_active_runs(event: DomainEvent, customer: Customer) -> list[int]:
@@ -236,7 +265,7 @@ def _handle_active_runs(event: DomainEvent, customer: Customer) -> list[int]:
                 .order_by("pk")
             )
             for step in steps:
-                _finish_wait(step, f"next order ({event.key})", now)
+                finish_wait(step, f"next order ({event.key})", now)
                 resumed.append(step.run_id)
     return resumed
 
@@ -254,170 +283,3 @@ def _meets_exit(criteria: list[str], event: DomainEvent) -> bool:
         ):
             return True
     return False
-
-
-# --- waiting -----------------------------------------------------------------------------------
-
-
-def _finish_wait(step: RunStep, why: str, now: dt.datetime) -> None:
-    """Close a waiting step and move its run on (the caller holds both row locks)."""
-    step.status = RunStep.Status.DONE
-    step.finished_at = now
-    step.result = {**step.result, "resumed": why}
-    step.save(update_fields=["status", "finished_at", "result"])
-    run = step.run
-    target = (
-        Edge.objects.filter(source_id=step.node_id, branch=step.branch)
-        .values_list("target_id", flat=True)
-        .first()
-    )
-    if target is None:
-        run.status, run.finished_at = Run.Status.COMPLETED, now
-    else:
-        run.status, run.current_node_id = Run.Status.RUNNING, target
-    run.save(update_fields=["status", "finished_at", "current_node", "updated_at"])
-
-
-def resume_due_waits(now: dt.datetime | None = None, limit: int = 500) -> list[int]:
-    """Resume waiting steps that are due; return the runs to walk.
-
-    Rows are claimed with SKIP LOCKED, so overlapping sweeps share the work and never resume a
-    step twice.
-    """
-    now = now or timezone.now()
-    with transaction.atomic():
-        steps = list(
-            RunStep.objects.select_for_update(skip_locked=True, of=("self", "run"))
-            .select_related("run")
-            .filter(status=RunStep.Status.WAITING, due_at__lte=now, run__status=Run.Status.WAITING)
-            .order_by("due_at", "pk")[:limit]
-        )
-        for step in steps:
-            _finish_wait(step, "due", now)
-        run_ids = [s.run_id for s in steps if s.run.status == Run.Status.RUNNING]
-        transaction.on_commit(lambda: _enqueue_walks(run_ids))
-    return run_ids
-
-
-def resume_stalled_runs(older_than: dt.timedelta = dt.timedelta(minutes=5)) -> list[int]:
-    """Re-enqueue running runs nobody has moved for a while (their worker died)."""
-    cutoff = timezone.now() - older_than
-    run_ids = list(
-        Run.objects.filter(status=Run.Status.RUNNING, updated_at__lt=cutoff).values_list(
-            "pk", flat=True
-        )[:500]
-    )
-    _enqueue_walks(run_ids)
-    return run_ids
-
-
-def _enqueue_walks(run_ids: list[int]) -> None:
-    from ..tasks import advance_run as advance_run_task
-
-    for run_id in run_ids:
-        advance_run_task.delay(run_id)
-
-
-# --- walking -----------------------------------------------------------------------------------
-
-
-def advance_run(run_id: int) -> str:
-    """Walk a run from where it stands (for tasks: loads its own context)."""
-    run = Run.objects.select_related("store", "customer").filter(pk=run_id).first()
-    if run is None:
-        return "missing"
-    ctx = EvaluationContext(run.store, run.customer, run.trigger_event.get("data") or {})
-    return walk(run_id, ctx)
-
-
-def walk(run_id: int, ctx: EvaluationContext) -> str:
-    """Execute the run's nodes one step per transaction until it waits, ends or fails."""
-    status = ""
-    for _ in range(MAX_STEPS_PER_WALK):
-        status, delivery_id = _step(run_id, ctx)
-        if delivery_id:
-            deliver_email(delivery_id)
-        if status != Run.Status.RUNNING:
-            return status
-    return status
-
-
-def _step(run_id: int, ctx: EvaluationContext) -> tuple[str, int | None]:
-    now = timezone.now()
-    with transaction.atomic():
-        run = (
-            Run.objects.select_for_update(of=("self",))
-            .select_related("current_node", "experience")
-            .filter(pk=run_id)
-            .first()
-        )
-        if run is None or run.status != Run.Status.RUNNING:
-            return (run.status if run else "missing"), None
-        node = run.current_node
-        node_type = REGISTRY.get(node.type)
-        step, created = RunStep.objects.get_or_create(
-            run=run, node=node, rotation=run.rotation, defaults={"status": RunStep.Status.WAITING}
-        )
-        if not created:
-            # A crash left this step written but not finished: count the attempt, do it again.
-            step.attempt += 1
-        event = DomainEvent.from_dict(run.trigger_event)
-        exec_ctx = ExecutionContext(
-            run=run,
-            node=node,
-            step=step,
-            experience=run.experience,
-            evaluation=ctx,
-            event=event,
-            now=now,
-        )
-        try:
-            with transaction.atomic():
-                config, errors = (
-                    node_type.parse(node.config) if node_type else (None, {"type": ["unknown"]})
-                )
-                if errors:
-                    raise ValueError(f"invalid configuration: {errors}")
-                outcome = node_type.execute(config, exec_ctx)
-        except DatabaseError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - a node's own failure ends the run, visibly
-            logger.exception("Run %s failed at node %s", run.pk, node.key)
-            step.status, step.error, step.finished_at = RunStep.Status.FAILED, str(exc)[:2000], now
-            step.save()
-            run.status, run.finished_at, run.exit_reason = (
-                Run.Status.FAILED,
-                now,
-                f"{node.key}: {exc}"[:200],
-            )
-            run.save(update_fields=["status", "finished_at", "exit_reason", "updated_at"])
-            return run.status, None
-
-        step.result = outcome.result
-        step.branch = outcome.branch
-        if outcome.waits:
-            step.status, step.due_at, step.wait_for = (
-                RunStep.Status.WAITING,
-                outcome.wait_until,
-                outcome.wait_for,
-            )
-            step.save()
-            run.status = Run.Status.WAITING
-            run.save(update_fields=["status", "updated_at"])
-            return run.status, None
-        step.status, step.finished_at = RunStep.Status.DONE, now
-        step.save()
-        target = None
-        if not outcome.end:
-            target = (
-                Edge.objects.filter(source=node, branch=outcome.branch)
-                .values_list("target_id", flat=True)
-                .first()
-            )
-        if target is None:
-            run.status, run.finished_at = Run.Status.COMPLETED, now
-        else:
-            run.current_node_id = target
-        run.save(update_fields=["status", "finished_at", "current_node", "updated_at"])
-    # The email is sent only after its step committed; the outbox row is the proof it may go.
-    return run.status, outcome.result.get("email_delivery_id")

@@ -54,6 +54,8 @@ class Notification(NodeType):
         variables = ctx.evaluation.template_variables(ctx.experience)
         subject = " ".join(render(config.subject, variables).split())[:255]
         body = render(config.body, variables)
+        if ctx.step.pk is None:
+            ctx.step.save()  # the outbox row points at its step
         delivery = EmailDelivery.objects.create(
             store_id=ctx.run.store_id,
             step=ctx.step,
