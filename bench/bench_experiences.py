@@ -251,6 +251,15 @@ def _start_worker() -> subprocess.Popen:
 
 
 def main(argv: list[str]) -> None:
+    from django.test.utils import override_settings
+
+    opts = _options(argv)
+    quiet_mail = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
+    with override_settings(MAILERS=quiet_mail):
+        _run(opts)
+
+
+def _run(opts: dict[str, int]) -> None:
     import signal
 
     from django.db import connection
@@ -261,7 +270,6 @@ def main(argv: list[str]) -> None:
     from segments import domain
     from segments.tasks import ping
 
-    opts = _options(argv)
     _ensure_database()
     t0 = time.perf_counter()
     store, orders = _build(opts["customers"])

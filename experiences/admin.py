@@ -152,6 +152,9 @@ class ExperienceVersionAdmin(admin.ModelAdmin):
             return False
         return super().has_change_permission(request, obj)
 
+    def has_delete_permission(self, request, obj=None):
+        return False  # runs keep pointing at their version; drafts go with archive
+
 
 class RunStepInline(admin.TabularInline):
     model = RunStep

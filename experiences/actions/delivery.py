@@ -33,7 +33,7 @@ def deliver_email(delivery_id: int) -> str:
     ).update(status=EmailDelivery.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1)
     if not claimed:
         return "not claimed"
-    delivery = EmailDelivery.objects.get(pk=delivery_id)
+    delivery = EmailDelivery.objects.only("subject", "body", "to", "attempts").get(pk=delivery_id)
     try:
         EmailMessage(subject=delivery.subject, body=delivery.body, to=[delivery.to]).send()
     except Exception as exc:  # noqa: BLE001 - the backend said no: it was not sent, retry later

@@ -89,6 +89,7 @@ def walk(run_id: int, ctx: EvaluationContext) -> str:
         }
         event = DomainEvent.from_dict(run.trigger_event)
         now = timezone.now()
+        steps: list[RunStep] = []
         for _ in range(MAX_STEPS_PER_WALK):
             node = graph.nodes[run.current_node_id]
             step = existing.get(node.pk)
@@ -100,20 +101,27 @@ def walk(run_id: int, ctx: EvaluationContext) -> str:
                 )
                 if step.pk:
                     step.attempt += 1
+                node_type = REGISTRY.get(node.type)
+                if node_type is not None and node_type.writes:
+                    # Its rows may point at this step: write the steps so far, in order, first.
+                    RunStep.objects.bulk_create([s for s in steps if not s.pk])
+                    if not step.pk:
+                        step.save()
                 try:
                     outcome = _execute(run, node, graph.configs[node.pk], step, ctx, event, now)
                 except NodeFailed as failure:
                     _fail(run, step, node, failure, now)
+                    steps.append(step)
                     break
                 step.result, step.branch = outcome.result, outcome.branch
                 if outcome.waits:
                     step.status = RunStep.Status.WAITING
                     step.due_at, step.wait_for = outcome.wait_until, outcome.wait_for
-                    step.save()
+                    steps.append(step)
                     run.status = Run.Status.WAITING
                     break
                 step.status, step.finished_at = RunStep.Status.DONE, now
-                step.save()
+                steps.append(step)
                 if outcome.result.get("email_delivery_id"):
                     deliveries.append(outcome.result["email_delivery_id"])
                 branch, end = outcome.branch, outcome.end
@@ -122,6 +130,10 @@ def walk(run_id: int, ctx: EvaluationContext) -> str:
                 run.status, run.finished_at = Run.Status.COMPLETED, now
                 break
             run.current_node_id = target
+        for step in steps:  # steps written early (an email points at its step) or on a retry
+            if step.pk:
+                step.save()
+        RunStep.objects.bulk_create([s for s in steps if not s.pk])
         run.save(
             update_fields=["status", "finished_at", "current_node", "exit_reason", "updated_at"]
         )
@@ -142,9 +154,11 @@ def _execute(run, node, config, step, ctx, event, now):
         now=now,
     )
     try:
+        if node_type is None or (node_type.config_model is not None and config is None):
+            raise ValueError(f"node type {node.type!r} or its configuration is invalid")
+        if not node_type.writes:
+            return node_type.execute(config, exec_ctx)
         with transaction.atomic():
-            if node_type is None or (node_type.config_model is not None and config is None):
-                raise ValueError(f"node type {node.type!r} or its configuration is invalid")
             return node_type.execute(config, exec_ctx)
     except DatabaseError:
         raise
@@ -155,7 +169,6 @@ def _execute(run, node, config, step, ctx, event, now):
 
 def _fail(run: Run, step: RunStep, node: Node, failure: NodeFailed, now: dt.datetime) -> None:
     step.status, step.error, step.finished_at = RunStep.Status.FAILED, str(failure)[:2000], now
-    step.save()
     run.status, run.finished_at = Run.Status.FAILED, now
     run.exit_reason = f"{node.key}: {failure}"[:200]
 

@@ -37,7 +37,7 @@ class Experience(StoreOwned):
     kind = models.CharField(max_length=32, choices=Kind.choices)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
     live_version = models.ForeignKey(
-        "ExperienceVersion", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        "ExperienceVersion", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     reentry = models.CharField(max_length=16, choices=Reentry.choices, default=Reentry.ONCE)
     reentry_days = models.PositiveIntegerField(null=True, blank=True)

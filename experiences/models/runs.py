@@ -25,7 +25,9 @@ class Run(StoreOwned):
     ACTIVE = (Status.RUNNING, Status.WAITING)
 
     experience = models.ForeignKey(Experience, on_delete=models.CASCADE, related_name="runs")
-    version = models.ForeignKey(ExperienceVersion, on_delete=models.PROTECT, related_name="runs")
+    # Published versions are never deleted (the admin and API offer no way); deleting a store or
+    # an experience takes its runs with it.
+    version = models.ForeignKey(ExperienceVersion, on_delete=models.CASCADE, related_name="runs")
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="runs")
     trigger_event_key = models.CharField(max_length=200)
     trigger_event_name = models.CharField(max_length=64)
@@ -35,7 +37,7 @@ class Run(StoreOwned):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
     rotation = models.PositiveIntegerField(default=1, help_text="The customer's nth entry.")
     current_node = models.ForeignKey(
-        Node, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        Node, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     exit_reason = models.CharField(max_length=200, blank=True, default="")
     started_at = models.DateTimeField(auto_now_add=True)
@@ -82,7 +84,7 @@ class RunStep(models.Model):
         CANCELLED = "cancelled", "Cancelled"
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="steps")
-    node = models.ForeignKey(Node, on_delete=models.PROTECT, related_name="steps")
+    node = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="steps")
     rotation = models.PositiveIntegerField(default=1)
     status = models.CharField(max_length=10, choices=Status.choices)
     attempt = models.PositiveSmallIntegerField(default=1)

@@ -75,6 +75,9 @@ class NodeType:
     available: ClassVar[bool] = True
     config_model: ClassVar[type[BaseModel] | None] = None
     description: ClassVar[str] = ""
+    # Whether execution writes to the database (then it runs inside a savepoint, so a failure
+    # undoes only its own writes and is recorded on its step).
+    writes: ClassVar[bool] = False
 
     def json_schema(self) -> dict[str, Any] | None:
         return self.config_model.model_json_schema() if self.config_model else None

@@ -33,6 +33,7 @@ class Notification(NodeType):
     type = "notification"
     label = "Notification"
     config_model = NotificationConfig
+    writes = True
     description = (
         "Email the customer. Variables: {{ customer.first_name }}, {{ order.name }}, "
         "{{ order.total }}, {{ experience.name }}, {{ store.name }}."

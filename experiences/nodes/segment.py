@@ -25,6 +25,7 @@ class SegmentNode(NodeType):
     kinds = frozenset({"reward_strategy", "upcoming_order_cross_sell"})
     requires_rewards = True
     config_model = SegmentConfig
+    writes = True
     description = "Add the customer to a static segment, or remove them from it."
 
     def validate(self, config: SegmentConfig, ctx: ValidationContext) -> dict[str, list[str]]:

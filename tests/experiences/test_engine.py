@@ -475,3 +475,26 @@ def test_receiver_wants_only_events_someone_listens_to(
     other = make_store(experiences_enabled=False)
     stranger = make_customer(other)
     assert not wants(event(domain.ORDER_PROCESSED, stranger))
+
+
+def test_a_failing_node_fails_the_run_visibly_and_keeps_earlier_steps(store):
+    # given a notification whose template cannot render (it includes a missing template)
+    reached = static_segment(store, "Before failure")
+    nodes = [
+        node("trigger", "trigger", {"confirm_every_order": True}),
+        node("add", "segment", {"segment_id": reached.pk}),
+        node("mail", "notification", {"subject": "Hi", "body": '{% include "missing.html" %}'}),
+        node("end", "end"),
+    ]
+    edges = [edge("trigger", "add"), edge("add", "mail"), edge("mail", "end")]
+    experience = publish(store, nodes, edges)
+    customer = make_customer(store)
+    # when the customer enters
+    actions.process_event(order_event(make_order(customer, is_subscription=True)))
+    # then the run failed at the notification, which says why; the segment step stands
+    run = Run.objects.get(experience=experience)
+    assert run.status == Run.Status.FAILED and run.exit_reason.startswith("mail:")
+    failed = run.steps.get(node__key="mail")
+    assert failed.status == RunStep.Status.FAILED and "missing.html" in failed.error
+    assert SegmentMembership.objects.filter(segment=reached, customer=customer).exists()
+    assert not EmailDelivery.objects.exists() and not mail.outbox
