@@ -3,6 +3,8 @@ processes, next to the rate of a no-op task (``segments.ping``) measured in the 
 queries per event.
 
 Setup: one store, 20 live experiences (mixed triggers and segment conditions), 10,000 customers.
+Twelve experiences start on orders; their conditions (segment membership and a milestone count, or
+a large order) let roughly one order in twelve into each, so an order starts about one run.
 Run it against its own database: ``DATABASE_URL=postgres://.../subexp_bench_experiences``; the
 database is created and migrated if needed, and this benchmark's store is rebuilt each run.
 Options: ``--customers=N --events=N --pings=N``.
@@ -129,9 +131,9 @@ def _build(n_customers: int):
                 "conditions": [
                     [
                         {"field": "segment", "operator": "in", "value": seg.pk},
-                        {"field": "subscription_orders_count", "operator": "gte", "value": i % 6},
+                        {"field": "subscription_orders_count", "operator": "eq", "value": i % 12},
                     ],
-                    [{"field": "order.total", "operator": "gt", "value": 150}],
+                    [{"field": "order.total", "operator": "gt", "value": 190}],
                 ],
             }
         nodes = [

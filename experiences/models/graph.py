@@ -36,8 +36,10 @@ class Experience(StoreOwned):
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=32, choices=Kind.choices)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    # DO_NOTHING: the database's foreign key refuses deleting a live version on its own, while
+    # deleting the experience (or its store) removes both together.
     live_version = models.ForeignKey(
-        "ExperienceVersion", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        "ExperienceVersion", on_delete=models.DO_NOTHING, null=True, blank=True, related_name="+"
     )
     reentry = models.CharField(max_length=16, choices=Reentry.choices, default=Reentry.ONCE)
     reentry_days = models.PositiveIntegerField(null=True, blank=True)

@@ -498,3 +498,83 @@ def test_a_failing_node_fails_the_run_visibly_and_keeps_earlier_steps(store):
     assert failed.status == RunStep.Status.FAILED and "missing.html" in failed.error
     assert SegmentMembership.objects.filter(segment=reached, customer=customer).exists()
     assert not EmailDelivery.objects.exists() and not mail.outbox
+
+
+def test_deleting_a_store_takes_its_experiences_and_runs(store, milestone, milestone_customer):
+    # given a store with a live experience and a completed run
+    _, order = milestone_customer
+    actions.process_event(order_event(order))
+    assert Run.objects.exists()
+    # when the store is deleted, then everything of it goes, nothing blocks
+    store.delete()
+    assert not Run.objects.exists() and not RunStep.objects.exists()
+
+
+def test_live_experiences_using_segment_for_the_deletion_guard(store, milestone):
+    from experiences.queries import live_experiences_using_segment
+
+    experience, test_customers, reached = milestone
+    unused = static_segment(store, "Unused")
+    assert live_experiences_using_segment(test_customers) == [experience]
+    assert live_experiences_using_segment(reached) == [experience]
+    assert live_experiences_using_segment(unused) == []
+    actions.archive_experience(experience)
+    assert live_experiences_using_segment(test_customers) == []
+
+
+def test_upcoming_order_trigger_starts_n_days_before_the_charge(store):
+    # given a cross-sell experience starting 3 days before the charge
+    reached = static_segment(store, "Cross-sell offered")
+    nodes = [
+        node(
+            "trigger",
+            "trigger",
+            {"event": "upcoming_order", "days_before": 3, "confirm_every_order": True},
+        ),
+        node("add", "segment", {"segment_id": reached.pk}),
+        node("end", "end"),
+    ]
+    publish(
+        store, nodes, [edge("trigger", "add"), edge("add", "end")], kind="upcoming_order_cross_sell"
+    )
+    customer = make_customer(store)
+    charge = (timezone.now() + dt.timedelta(days=10)).date()
+    # when the upcoming order is scheduled ten days ahead
+    actions.process_event(
+        event(
+            domain.UPCOMING_ORDER_SCHEDULED,
+            customer,
+            upcoming_order_id=1,
+            scheduled_at=charge.isoformat(),
+        )
+    )
+    run = Run.objects.get()
+    # then the run waits until 3 days before, and goes on then
+    assert run.status == Run.Status.WAITING
+    assert run.steps.get().due_at.date() == charge - dt.timedelta(days=3)
+    with time_machine.travel(timezone.now() + dt.timedelta(days=7, hours=1)):
+        actions.resume_due_waits()
+        actions.advance_run(run.pk)
+    assert SegmentMembership.objects.filter(segment=reached, customer=customer).exists()
+
+
+def test_wait_until_a_date_field_with_an_offset(store):
+    reached = static_segment(store, "Before charge")
+    nodes = [
+        node("trigger", "trigger", {"confirm_every_order": True}),
+        node(
+            "wait",
+            "wait",
+            {"mode": "date_field", "date_field": "next_charge_date", "offset_days": -3},
+        ),
+        node("add", "segment", {"segment_id": reached.pk}),
+        node("end", "end"),
+    ]
+    publish(store, nodes, [edge("trigger", "wait"), edge("wait", "add"), edge("add", "end")])
+    customer = make_customer(store)
+    charge = (timezone.now() + dt.timedelta(days=20)).date()
+    make_subscription(customer, next_charge_date=charge)
+    actions.process_event(order_event(make_order(customer, is_subscription=True)))
+    step = RunStep.objects.get(node__key="wait")
+    assert step.status == RunStep.Status.WAITING
+    assert step.due_at.date() == charge - dt.timedelta(days=3)
