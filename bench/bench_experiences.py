@@ -284,14 +284,17 @@ def _run(opts: dict[str, int]) -> None:
     rng = random.Random(11)
     sample = rng.sample(orders, 50)
     counts = []
+    in_process_started = time.perf_counter()
     for i, order in enumerate(sample):
         with CaptureQueriesContext(connection) as ctx:
             actions.process_event(_order_event(order, f"bench-q-{i}"))
         counts.append(len(ctx))
+    in_process_ms = (time.perf_counter() - in_process_started) / len(sample) * 1000
     runs_sample = Run.objects.filter(trigger_event_key__startswith="bench-q-").count()
     print(
         f"queries per order event (50 events, {runs_sample} runs started): "
-        f"mean {sum(counts) / len(counts):.1f}, max {max(counts)}, min {min(counts)}"
+        f"mean {sum(counts) / len(counts):.1f}, max {max(counts)}, min {min(counts)}; "
+        f"{in_process_ms:.1f} ms per event in process"
     )
 
     _purge()
