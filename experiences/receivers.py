@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
+from kombu.exceptions import OperationalError as BrokerError
+
 from segments.domain import DomainEvent
 
 from .models import Run, TriggerIndex
+
+logger = logging.getLogger(__name__)
 
 
 def wants(event: DomainEvent) -> bool:
@@ -28,4 +34,9 @@ def on_domain_event(sender, event: DomainEvent, **kwargs) -> None:
     if wants(event):
         from .tasks import process_event
 
-        process_event.delay(event.as_dict())
+        try:
+            process_event.delay(event.as_dict())
+        except BrokerError:
+            # The caller's transaction has committed; failing it now helps nobody. The event
+            # stays recorded upstream (its key names it) for a re-announce.
+            logger.exception("Broker unavailable: event %s not enqueued for experiences", event.key)
