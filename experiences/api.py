@@ -89,6 +89,7 @@ class ExperienceViewSet(
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,
     mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
     viewsets.GenericViewSet,
 ):
     """Experiences of the store; their graph is edited through ``draft/``."""
@@ -101,6 +102,7 @@ class ExperienceViewSet(
         "pause": Role.OWNER,
         "resume": Role.OWNER,
         "archive": Role.OWNER,
+        "destroy": Role.OWNER,
     }
 
     def get_queryset(self):
@@ -127,6 +129,10 @@ class ExperienceViewSet(
             )
         except actions.ExperienceError as exc:
             raise ValidationError(exc.detail) from exc
+
+    def perform_destroy(self, instance):
+        """DELETE archives: runs and versions are history and stay."""
+        actions.archive_experience(instance)
 
     @extend_schema(request=None, responses=ExperienceSerializer)
     @action(detail=True, methods=["post"])

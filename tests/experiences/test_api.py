@@ -251,6 +251,7 @@ def test_runs_and_explain(api, viewer, store):
         ("post", "pause/"),
         ("post", "resume/"),
         ("post", "archive/"),
+        ("delete", ""),
         ("get", "versions/"),
         ("get", "versions/1/"),
         ("get", "runs/"),
@@ -285,3 +286,11 @@ def test_openapi_schema_lists_the_endpoints(api, owner):
     paths = schema["paths"]
     assert "/api/v1/stores/{store_slug}/experiences/{id}/draft/" in paths
     assert "/api/v1/stores/{store_slug}/node-types/" in paths
+
+
+def test_delete_archives_and_needs_an_owner(api, owner, editor, experience, store):
+    url = f"{base(store)}/experiences/{experience.pk}/"
+    assert api(editor).delete(url).status_code == 403
+    assert api(owner).delete(url).status_code == 204
+    experience.refresh_from_db()
+    assert experience.status == Experience.Status.ARCHIVED
