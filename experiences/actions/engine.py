@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from segments import domain
 from segments.domain import DomainEvent
-from segments.models import Customer, Store
+from segments.models import Customer
 
 from ..conditions import evaluate
 from ..context import EvaluationContext
@@ -107,12 +107,14 @@ def process_event(event: DomainEvent) -> list[int]:
     """
     if not event.customer_id:
         return []
-    store = Store.objects.filter(pk=event.store_id, experiences_enabled=True).first()
-    if store is None:
+    customer = (
+        Customer.objects.select_related("store")
+        .filter(pk=event.customer_id, store_id=event.store_id, store__experiences_enabled=True)
+        .first()
+    )
+    if customer is None:  # no such customer, or a store without experiences
         return []
-    customer = Customer.objects.filter(pk=event.customer_id, store=store).first()
-    if customer is None:
-        return []
+    store = customer.store
     ctx = EvaluationContext(store, customer, event.data)
     touched = _handle_active_runs(event, customer)
 
@@ -125,24 +127,16 @@ def process_event(event: DomainEvent) -> list[int]:
         for run_id in touched:
             walk(run_id, ctx)
         return touched
-    earlier = dict(
-        Run.objects.filter(
-            experience_id__in=[e.experience_id for e in entries], trigger_event_key=event.key
-        ).values_list("experience_id", "pk")
-    )
     entering = []
     for entry in entries:
-        if entry.experience_id in earlier:  # a redelivery: continue what was started
-            touched.append(earlier[entry.experience_id])
-            continue
         decision = evaluate_trigger(entry.node, event, ctx)
         if decision.enters and event.depth >= max_chain_depth():
             _record_chain_limit(entry.experience, customer, event)
         elif decision.enters:
             entering.append(entry)
-    if entering:
+    if entering:  # start_runs skips experiences this event already started (a redelivery)
         touched += start_runs(entering, customer, event)
-    for run_id in touched:
+    for run_id in dict.fromkeys(touched):
         walk(run_id, ctx)
     return touched
 
@@ -229,14 +223,18 @@ def start_runs(entries: list[TriggerIndex], customer: Customer, event: DomainEve
 
 
 def _handle_active_runs(event: DomainEvent, customer: Customer) -> list[int]:
-    """End runs whose exit criteria this event meets; resume waits for the next order."""
-    active = list(
-        Run.objects.filter(customer=customer, status__in=Run.ACTIVE)
-        .exclude(trigger_event_key=event.key)
-        .select_related("experience")
+    """Return the runs to walk: those this event started and a lost worker left running (a
+    redelivery continues them), and waits for the next order that this order resumes; end the
+    runs whose exit criteria this event meets."""
+    runs = list(
+        Run.objects.filter(customer=customer, status__in=Run.ACTIVE).select_related("experience")
     )
+    interrupted = [
+        r.pk for r in runs if r.trigger_event_key == event.key and r.status == Run.Status.RUNNING
+    ]
+    active = [r for r in runs if r.trigger_event_key != event.key]
     if not active:
-        return []
+        return interrupted
     exiting = [r.pk for r in active if _meets_exit(r.experience.exit_criteria, event)]
     resumed: list[int] = []
     now = timezone.now()
@@ -267,7 +265,7 @@ def _handle_active_runs(event: DomainEvent, customer: Customer) -> list[int]:
             for step in steps:
                 finish_wait(step, f"next order ({event.key})", now)
                 resumed.append(step.run_id)
-    return resumed
+    return interrupted + resumed
 
 
 def _meets_exit(criteria: list[str], event: DomainEvent) -> bool:
