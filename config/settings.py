@@ -142,6 +142,14 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
+    {
+        "ExperienceStatusEnum": "experiences.models.Experience.Status",
+        "RunStatusEnum": "experiences.models.Run.Status",
+        "PauseBehaviourEnum": "experiences.models.Experience.PauseBehaviour",
+    }
+)
+
 # --- Celery ---------------------------------------------------------------------------------
 # Embedded default: kombu's filesystem transport, a broker made of files that needs no server.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or "filesystem://"
@@ -154,7 +162,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
     }
 else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600"))
+    }
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
@@ -187,6 +197,12 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": 15.0,
         "options": {"queue": "scheduled", "expires": 14},
     },
+    # Resume waiting runs whose time has come; restart runs stranded by a lost worker.
+    "experiences-sweep": {
+        "task": "experiences.sweep",
+        "schedule": 60.0,
+        "options": {"queue": "scheduled", "expires": 55},
+    },
 }
 
 # --- Inbound events (webhooks) --------------------------------------------------------------
@@ -203,6 +219,10 @@ INGEST_WAKE_IN_BACKGROUND = env_bool("INGEST_WAKE_IN_BACKGROUND", True)
 INGEST_WAKE_COALESCE_SECONDS = float(os.environ.get("INGEST_WAKE_COALESCE_SECONDS") or 0.02)
 # Tests only: seconds a batch sleeps inside its transaction, so a test can kill a worker mid-task.
 INGEST_TEST_PAUSE_SECONDS = float(os.environ.get("INGEST_TEST_PAUSE_SECONDS") or 0)
+
+# --- Experiences ---------------------------------------------------------------------------
+# Experiences that feed each other through segments stop at this depth of a chain of events.
+EXPERIENCES_MAX_CHAIN_DEPTH = int(os.environ.get("EXPERIENCES_MAX_CHAIN_DEPTH", "5"))
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 LOGGING = {

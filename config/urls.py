@@ -6,12 +6,14 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
+import experiences.api
 import segments.api
 from segments.api.commerce import StoreListView
 from segments.webhooks import recharge_webhook, shopify_webhook
 
 store_router = SimpleRouter()
 segments.api.register(store_router)
+experiences.api.register(store_router)
 
 
 def healthz(request):

@@ -1,0 +1,327 @@
+"""Experience engine throughput: events evaluated per second end to end on one worker of two
+processes, next to the rate of a no-op task (``segments.ping``) measured in the same run, and
+queries per event.
+
+Setup: one store, 20 live experiences (mixed triggers and segment conditions), 10,000 customers.
+Twelve experiences start on orders; their conditions (segment membership and a milestone count, or
+a large order) let roughly one order in twelve into each, so an order starts about one run.
+Run it against its own database: ``DATABASE_URL=postgres://.../subexp_bench_experiences``; the
+database is created and migrated if needed, and this benchmark's store is rebuilt each run.
+Options: ``--customers=N --events=N --pings=N``.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+QUEUES = "default,experiences"
+
+
+def _options(argv: list[str]) -> dict[str, int]:
+    opts = {"customers": 10_000, "events": 1_000, "pings": 2_000}
+    for arg in argv:
+        name, _, value = arg.lstrip("-").partition("=")
+        if name in opts and value.isdigit():
+            opts[name] = int(value)
+    return opts
+
+
+def _ensure_database() -> None:
+    import psycopg
+    from django.db import connection
+
+    s = connection.settings_dict
+    if s["ENGINE"] != "django.db.backends.postgresql":
+        raise SystemExit("bench_experiences needs PostgreSQL (set DATABASE_URL).")
+    dsn = dict(
+        host=s["HOST"] or "127.0.0.1", port=s["PORT"] or 5432, user=s["USER"], dbname="postgres"
+    )
+    if s.get("PASSWORD"):
+        dsn["password"] = s["PASSWORD"]
+    with psycopg.connect(**dsn, autocommit=True) as conn:
+        exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", [s["NAME"]]
+        ).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{s["NAME"]}"')
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def _build(n_customers: int):
+    from django.db import transaction
+
+    from experiences import actions
+    from segments.models import Customer, Order, Segment, SegmentMembership, Store
+
+    Store.objects.filter(slug="bench-experiences").delete()
+    store = Store.objects.create(
+        name="Bench experiences",
+        slug="bench-experiences",
+        experiences_enabled=True,
+        rewards_enabled=True,
+    )
+    rng = random.Random(7)
+    customers = Customer.objects.bulk_create(
+        [
+            Customer(
+                store=store,
+                email=f"bench{i}@example.com",
+                first_name="Bench",
+                subscription_orders_count=rng.randint(0, 12),
+                orders_count=rng.randint(0, 20),
+                total_spent=Decimal(rng.randint(0, 2000)),
+            )
+            for i in range(n_customers)
+        ],
+        batch_size=2000,
+    )
+    segments = [
+        Segment.objects.create(store=store, name=f"Bench segment {i}", kind="static")
+        for i in range(8)
+    ]
+    SegmentMembership.objects.bulk_create(
+        [
+            SegmentMembership(store=store, segment=seg, customer=c, source="manual")
+            for seg in segments[:4]
+            for c in customers
+            if rng.random() < 0.3
+        ],
+        batch_size=5000,
+    )
+    orders = Order.objects.bulk_create(
+        [
+            Order(
+                store=store,
+                customer=c,
+                external_id=f"bench-{c.pk}",
+                total=Decimal(rng.randint(10, 200)),
+                currency="USD",
+                is_subscription=True,
+                type="recurring",
+            )
+            for c in customers
+        ],
+        batch_size=2000,
+    )
+
+    def graph(i: int):
+        seg = segments[i % 4]
+        target = segments[4 + i % 4]
+        if i % 5 == 4:
+            trigger = {"event": "subscription_cancelled", "confirm_every_order": True}
+        elif i % 5 == 3:
+            trigger = {
+                "event": "customer_entered_segment",
+                "segment_id": segments[4 + (i + 1) % 4].pk,
+                "confirm_every_order": True,
+            }
+        else:
+            trigger = {
+                "event": "order_processed",
+                "conditions": [
+                    [
+                        {"field": "segment", "operator": "in", "value": seg.pk},
+                        {"field": "subscription_orders_count", "operator": "eq", "value": i % 12},
+                    ],
+                    [{"field": "order.total", "operator": "gt", "value": 190}],
+                ],
+            }
+        nodes = [
+            {"key": "trigger", "type": "trigger", "config": trigger},
+            {
+                "key": "branch",
+                "type": "condition",
+                "config": {
+                    "branches": [
+                        {
+                            "label": "big",
+                            "conditions": [
+                                [{"field": "total_spent", "operator": "gt", "value": 1000}]
+                            ],
+                        },
+                        {
+                            "label": "vip",
+                            "conditions": [
+                                [{"field": "segment", "operator": "in", "value": seg.pk}]
+                            ],
+                        },
+                    ]
+                },
+            },
+            {"key": "add", "type": "segment", "config": {"segment_id": target.pk}},
+            {
+                "key": "mail",
+                "type": "notification",
+                "config": {"subject": "Hi {{ customer.first_name }}", "body": "{{ order.total }}"},
+            },
+            {"key": "end", "type": "end", "config": {}},
+        ]
+        edges = [
+            {"source": "trigger", "target": "branch"},
+            {"source": "branch", "target": "add", "branch": "big"},
+            {"source": "branch", "target": "mail", "branch": "vip"},
+            {"source": "branch", "target": "end", "branch": "else"},
+            {"source": "add", "target": "end"},
+            {"source": "mail", "target": "end"},
+        ]
+        return nodes, edges
+
+    with transaction.atomic():
+        for i in range(20):
+            experience = actions.create_experience(
+                store, name=f"Bench {i}", kind="reward_strategy", reentry="every_time"
+            )
+            nodes, edges = graph(i)
+            _, report = actions.save_draft(experience, revision=1, nodes=nodes, edges=edges)
+            assert report.ok, report.as_dict()
+            actions.publish_draft(experience)
+    return store, orders
+
+
+def _order_event(order, key: str):
+    from segments.domain import DomainEvent
+
+    return DomainEvent(
+        name="order_processed",
+        store_id=order.store_id,
+        customer_id=order.customer_id,
+        key=key,
+        data={
+            "order_id": order.pk,
+            "is_subscription": True,
+            "is_first_subscription_order": False,
+            "order_type": "recurring",
+            "total": str(order.total),
+        },
+    )
+
+
+def _queue_busy() -> int:
+    from config.celery import app
+
+    with app.connection_for_write() as conn:
+        client = conn.default_channel.client
+        waiting = sum(client.llen(q) for q in QUEUES.split(","))
+        return waiting + client.hlen("unacked")
+
+
+def _purge() -> None:
+    from config.celery import app
+
+    with app.connection_for_write() as conn:
+        for q in QUEUES.split(","):
+            conn.default_channel.queue_purge(q)
+
+
+def _drain_seconds(started: float, timeout: float = 600) -> float:
+    deadline = started + timeout
+    while time.perf_counter() < deadline:
+        if _queue_busy() == 0:
+            return time.perf_counter() - started
+        time.sleep(0.02)
+    raise SystemExit("the worker did not drain the queue in time")
+
+
+def _start_worker() -> subprocess.Popen:
+    log = tempfile.NamedTemporaryFile(prefix="bench-worker-", suffix=".log", delete=False)
+    env = {
+        **os.environ,
+        "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
+        "LOG_LEVEL": "WARNING",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", QUEUES, "-c", "2",
+         "--without-heartbeat", "--without-gossip", "--without-mingle", "-l", "warning"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    proc.log_path = log.name
+    from segments.tasks import ping
+
+    ping.delay("warm-up")
+    _drain_seconds(time.perf_counter(), timeout=60)
+    return proc
+
+
+def main(argv: list[str]) -> None:
+    from django.test.utils import override_settings
+
+    opts = _options(argv)
+    quiet_mail = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
+    with override_settings(MAILERS=quiet_mail):
+        _run(opts)
+
+
+def _run(opts: dict[str, int]) -> None:
+    import signal
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from experiences import actions
+    from experiences.models import Run
+    from segments import domain
+    from segments.tasks import ping
+
+    _ensure_database()
+    t0 = time.perf_counter()
+    store, orders = _build(opts["customers"])
+    print(
+        f"setup: {opts['customers']} customers, 20 live experiences"
+        f" in {time.perf_counter() - t0:.1f}s"
+    )
+
+    # Queries per event, in process (no broker), on events for distinct customers.
+    rng = random.Random(11)
+    sample = rng.sample(orders, 50)
+    counts = []
+    in_process_started = time.perf_counter()
+    for i, order in enumerate(sample):
+        with CaptureQueriesContext(connection) as ctx:
+            actions.process_event(_order_event(order, f"bench-q-{i}"))
+        counts.append(len(ctx))
+    in_process_ms = (time.perf_counter() - in_process_started) / len(sample) * 1000
+    runs_sample = Run.objects.filter(trigger_event_key__startswith="bench-q-").count()
+    print(
+        f"queries per order event (50 events, {runs_sample} runs started): "
+        f"mean {sum(counts) / len(counts):.1f}, max {max(counts)}, min {min(counts)}; "
+        f"{in_process_ms:.1f} ms per event in process"
+    )
+
+    _purge()
+    worker = _start_worker()
+    try:
+        started = time.perf_counter()
+        for i in range(opts["pings"]):
+            ping.delay(str(i))
+        ping_seconds = _drain_seconds(started)
+        ping_rate = opts["pings"] / ping_seconds
+
+        events = [
+            _order_event(orders[rng.randrange(len(orders))], f"bench-e-{time.time_ns()}-{i}")
+            for i in range(opts["events"])
+        ]
+        started = time.perf_counter()
+        for ev in events:  # through the receiver, as announce() does after commit
+            domain.domain_event.send(sender=domain.DomainEvent, event=ev)
+        event_seconds = _drain_seconds(started)
+        event_rate = opts["events"] / event_seconds
+        runs = Run.objects.filter(trigger_event_key__startswith="bench-e-").count()
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(30)
+    print(f"no-op task (segments.ping): {opts['pings']} in {ping_seconds:.2f}s = {ping_rate:.0f}/s")
+    print(
+        f"order events end to end: {opts['events']} in {event_seconds:.2f}s = {event_rate:.0f}/s "
+        f"({runs} runs started and walked)"
+    )
+    print(f"ratio events/no-op: {event_rate / ping_rate:.2f}")

@@ -1,0 +1,283 @@
+"""The engine: on a domain event, end or resume the customer's waiting runs, start the runs of the
+live experiences whose trigger matches, and walk each run step by step.
+
+Exactly once: a run is unique per (experience, triggering event); a step is unique per
+(run, node, rotation); each step, its side effect (a membership change, an outbox email) and the
+run's move to the next node commit in one transaction under the run's row lock. A redelivered
+task finds the run where the last commit left it and carries on from there.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from segments import domain
+from segments.domain import DomainEvent
+from segments.models import Customer
+
+from ..conditions import evaluate
+from ..context import EvaluationContext
+from ..models import ChainLimitHit, Experience, Run, RunStep, TriggerIndex
+from ..nodes import REGISTRY
+from ..nodes.base import bucket
+from .walker import finish_wait, walk
+
+logger = logging.getLogger(__name__)
+
+
+def max_chain_depth() -> int:
+    return getattr(settings, "EXPERIENCES_MAX_CHAIN_DEPTH", 5)
+
+
+# --- deciding ----------------------------------------------------------------------------------
+
+
+@dataclass
+class EntryDecision:
+    """Whether the trigger lets the customer in, and why (condition by condition)."""
+
+    enters: bool
+    reason: str = ""
+    conditions: list[list[dict[str, Any]]] = field(default_factory=list)
+
+
+_trigger_configs: dict[int, Any] = {}
+
+
+def trigger_config(trigger_node):
+    """Return the parsed configuration of a trigger node (published nodes never change)."""
+    cached = _trigger_configs.get(trigger_node.pk)
+    if cached is None:
+        cached = REGISTRY["trigger"].parse(trigger_node.config)
+        if len(_trigger_configs) > 4096:
+            _trigger_configs.clear()
+        _trigger_configs[trigger_node.pk] = cached
+    return cached
+
+
+def evaluate_trigger(
+    trigger_node, event: DomainEvent | None, ctx: EvaluationContext
+) -> EntryDecision:
+    """Test the trigger's event filter and conditions for one customer."""
+    config, errors = trigger_config(trigger_node)
+    if config is None:
+        return EntryDecision(False, f"the trigger configuration is invalid: {errors}")
+    if event is not None:
+        matches, why = REGISTRY["trigger"].matches_event(config, event)
+        if not matches:
+            return EntryDecision(False, f"the event does not match the trigger: {why}")
+    passed, trace = evaluate(config.conditions, ctx)
+    plain = [[r.as_dict() for r in block] for block in trace]
+    if config.conditions and not passed:
+        return EntryDecision(False, "no OR-block of the trigger conditions held", plain)
+    return EntryDecision(True, "the trigger conditions held", plain)
+
+
+def reentry_refusal(experience: Experience, last_run: dict | None, now: dt.datetime) -> str:
+    """Return why the re-entry policy keeps the customer out, or ""."""
+    if last_run is None or experience.reentry == Experience.Reentry.EVERY_TIME:
+        return ""
+    if experience.reentry == Experience.Reentry.ONCE:
+        return "re-entry: the customer already entered once"
+    since = now - last_run["started_at"]
+    if since < dt.timedelta(days=experience.reentry_days or 0):
+        return f"re-entry: entered {since.days} day(s) ago, less than {experience.reentry_days}"
+    return ""
+
+
+def held_out(experience: Experience, customer_id: int) -> bool:
+    return bucket("holdout", experience.pk, customer_id) < experience.holdout_percent
+
+
+# --- handling an event -------------------------------------------------------------------------
+
+
+def process_event(event: DomainEvent) -> list[int]:
+    """Handle one domain event for its customer; return the ids of the runs it started or moved.
+
+    Safe to repeat: a second delivery of the same event starts nothing new and only continues
+    runs the first delivery left unfinished.
+    """
+    if not event.customer_id:
+        return []
+    customer = (
+        Customer.objects.select_related("store")
+        .filter(pk=event.customer_id, store_id=event.store_id, store__experiences_enabled=True)
+        .first()
+    )
+    if customer is None:  # no such customer, or a store without experiences
+        return []
+    store = customer.store
+    ctx = EvaluationContext(store, customer, event.data)
+    touched = _handle_active_runs(event, customer)
+
+    entries = list(
+        TriggerIndex.objects.filter(store=store, event=event.name).select_related(
+            "experience", "node"
+        )
+    )
+    if not entries:
+        for run_id in touched:
+            walk(run_id, ctx)
+        return touched
+    entering = []
+    for entry in entries:
+        decision = evaluate_trigger(entry.node, event, ctx)
+        if decision.enters and event.depth >= max_chain_depth():
+            _record_chain_limit(entry.experience, customer, event)
+        elif decision.enters:
+            entering.append(entry)
+    if entering:  # start_runs skips experiences this event already started (a redelivery)
+        touched += start_runs(entering, customer, event)
+    for run_id in dict.fromkeys(touched):
+        walk(run_id, ctx)
+    return touched
+
+
+def _record_chain_limit(experience: Experience, customer: Customer, event: DomainEvent) -> None:
+    ChainLimitHit.objects.get_or_create(
+        experience=experience,
+        event_key=event.key,
+        defaults={
+            "store_id": experience.store_id,
+            "customer": customer,
+            "event_name": event.name,
+            "chain_origin": event.chain_origin,
+            "depth": event.depth,
+        },
+    )
+    logger.warning(
+        "Chain depth %s reached: experience %s not started for %s",
+        event.depth,
+        experience.pk,
+        event.key,
+    )
+
+
+def start_runs(entries: list[TriggerIndex], customer: Customer, event: DomainEvent) -> list[int]:
+    """Start the runs of these experiences for the event, unless re-entry forbids; return the
+    ids of those to walk. Held-out customers get a finished ``held_out`` run.
+
+    The customer's row lock serialises concurrent starts for one customer (so re-entry is
+    decided on committed facts); the unique constraints make a duplicate impossible regardless.
+    """
+    ids = [e.experience_id for e in entries]
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            Customer.objects.select_for_update(no_key=True).filter(pk=customer.pk).values_list(
+                "pk"
+            ).get()
+            last: dict[int, dict] = {}
+            already: set[int] = set()
+            for row in Run.objects.filter(experience_id__in=ids, customer=customer).values(
+                "experience_id", "rotation", "started_at", "trigger_event_key"
+            ):
+                if row["trigger_event_key"] == event.key:
+                    already.add(row["experience_id"])
+                previous = last.get(row["experience_id"])
+                if previous is None or row["rotation"] > previous["rotation"]:
+                    last[row["experience_id"]] = row
+            runs = []
+            for entry in entries:
+                experience = entry.experience
+                if experience.pk in already or reentry_refusal(
+                    experience, last.get(experience.pk), now
+                ):
+                    continue
+                out = held_out(experience, customer.pk)
+                previous = last.get(experience.pk)
+                runs.append(
+                    Run(
+                        store_id=experience.store_id,
+                        experience=experience,
+                        version_id=entry.version_id,
+                        customer=customer,
+                        trigger_event_key=event.key,
+                        trigger_event_name=event.name,
+                        trigger_event=event.as_dict(),
+                        chain_origin=event.chain_origin,
+                        depth=event.depth,
+                        status=Run.Status.HELD_OUT if out else Run.Status.RUNNING,
+                        rotation=(previous["rotation"] + 1) if previous else 1,
+                        current_node_id=entry.node_id,
+                        finished_at=now if out else None,
+                    )
+                )
+            Run.objects.bulk_create(runs)
+            return [r.pk for r in runs if r.status == Run.Status.RUNNING]
+    except IntegrityError:
+        # Another worker started them first: the constraint decided; walk what it started.
+        return list(
+            Run.objects.filter(
+                experience_id__in=ids, trigger_event_key=event.key, status=Run.Status.RUNNING
+            ).values_list("pk", flat=True)
+        )
+
+
+def _handle_active_runs(event: DomainEvent, customer: Customer) -> list[int]:
+    """Return the runs to walk: those this event started and a lost worker left running (a
+    redelivery continues them), and waits for the next order that this order resumes; end the
+    runs whose exit criteria this event meets."""
+    runs = list(
+        Run.objects.filter(customer=customer, status__in=Run.ACTIVE).select_related("experience")
+    )
+    interrupted = [
+        r.pk for r in runs if r.trigger_event_key == event.key and r.status == Run.Status.RUNNING
+    ]
+    active = [r for r in runs if r.trigger_event_key != event.key]
+    if not active:
+        return interrupted
+    exiting = [r.pk for r in active if _meets_exit(r.experience.exit_criteria, event)]
+    resumed: list[int] = []
+    now = timezone.now()
+    with transaction.atomic():
+        if exiting:
+            runs = Run.objects.select_for_update().filter(pk__in=exiting, status__in=Run.ACTIVE)
+            ids = list(runs.order_by("pk").values_list("pk", flat=True))
+            RunStep.objects.filter(run_id__in=ids, status=RunStep.Status.WAITING).update(
+                status=RunStep.Status.CANCELLED, finished_at=now
+            )
+            Run.objects.filter(pk__in=ids).update(
+                status=Run.Status.EXITED,
+                exit_reason=f"exit criterion met by {event.name}",
+                finished_at=now,
+            )
+        if event.name == domain.ORDER_PROCESSED:
+            steps = (
+                RunStep.objects.select_for_update(of=("self", "run"))
+                .select_related("run")
+                .filter(
+                    run__in=[r.pk for r in active if r.pk not in exiting],
+                    run__status=Run.Status.WAITING,
+                    status=RunStep.Status.WAITING,
+                    wait_for=domain.ORDER_PROCESSED,
+                )
+                .order_by("pk")
+            )
+            for step in steps:
+                finish_wait(step, f"next order ({event.key})", now)
+                resumed.append(step.run_id)
+    return interrupted + resumed
+
+
+def _meets_exit(criteria: list[str], event: DomainEvent) -> bool:
+    segment_id = event.data.get("segment_id")
+    for item in criteria or []:
+        if item == event.name:
+            return True
+        if item == f"left_segment:{segment_id}" and event.name == domain.CUSTOMER_LEFT_SEGMENT:
+            return True
+        if (
+            item == f"entered_segment:{segment_id}"
+            and event.name == domain.CUSTOMER_ENTERED_SEGMENT
+        ):
+            return True
+    return False

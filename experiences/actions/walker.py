@@ -1,0 +1,240 @@
+"""Walking a run through its version's graph, and resuming waits.
+
+A walk runs under the run's row lock in ONE transaction: every step row, every side effect (a
+membership change, an outbox email) and the run's position commit together or not at all. A
+worker lost mid-walk leaves the run where the last commit put it; the redelivered task (or the
+stalled-run sweep) walks it again from there, so nothing is done twice. Emails leave only after
+the commit (see ``delivery``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import DatabaseError, transaction
+from django.utils import timezone
+
+from segments.domain import DomainEvent
+
+from ..context import EvaluationContext
+from ..models import Edge, Node, Run, RunStep
+from ..nodes import REGISTRY
+from ..nodes.base import ExecutionContext
+from .delivery import deliver_email
+
+logger = logging.getLogger(__name__)
+
+MAX_STEPS_PER_WALK = 200
+_GRAPH_CACHE_SIZE = 512
+
+
+@dataclass(frozen=True)
+class Graph:
+    """A published version's nodes, parsed configurations and edges (immutable, so cacheable)."""
+
+    nodes: dict[int, Node]
+    configs: dict[int, Any]
+    edges: dict[tuple[int, str], int]
+
+
+_graphs: dict[int, Graph] = {}
+
+
+def graph_for(version_id: int) -> Graph:
+    """Return the graph of a published version, loaded once per process (2 queries)."""
+    graph = _graphs.get(version_id)
+    if graph is None:
+        nodes = {n.pk: n for n in Node.objects.filter(version_id=version_id).order_by()}
+        configs = {}
+        for pk, node in nodes.items():
+            node_type = REGISTRY.get(node.type)
+            configs[pk] = node_type.parse(node.config)[0] if node_type else None
+        edges = {
+            (source, branch): target
+            for source, branch, target in Edge.objects.filter(version_id=version_id)
+            .order_by()
+            .values_list("source_id", "branch", "target_id")
+        }
+        graph = Graph(nodes, configs, edges)
+        if len(_graphs) >= _GRAPH_CACHE_SIZE:
+            _graphs.clear()
+        _graphs[version_id] = graph
+    return graph
+
+
+class NodeFailed(Exception):
+    pass
+
+
+def walk(run_id: int, ctx: EvaluationContext) -> str:
+    """Execute the run's nodes until it waits, ends or fails; return its status."""
+    deliveries: list[int] = []
+    with transaction.atomic():
+        run = (
+            Run.objects.select_for_update(of=("self",))
+            .select_related("experience")
+            .filter(pk=run_id)
+            .first()
+        )
+        if run is None:
+            return "missing"
+        if run.status != Run.Status.RUNNING:
+            return run.status
+        graph = graph_for(run.version_id)
+        existing = {
+            s.node_id: s for s in RunStep.objects.filter(run=run, rotation=run.rotation).order_by()
+        }
+        event = DomainEvent.from_dict(run.trigger_event)
+        now = timezone.now()
+        steps: list[RunStep] = []
+        for _ in range(MAX_STEPS_PER_WALK):
+            node = graph.nodes[run.current_node_id]
+            step = existing.get(node.pk)
+            if step is not None and step.status == RunStep.Status.DONE:
+                branch, end = step.branch, False  # already done: only move on
+            else:
+                step = step or RunStep(
+                    run=run, node=node, rotation=run.rotation, status=RunStep.Status.WAITING
+                )
+                if step.pk:
+                    step.attempt += 1
+                node_type = REGISTRY.get(node.type)
+                if node_type is not None and node_type.writes:
+                    # Its rows may point at this step: write the steps so far, in order, first.
+                    RunStep.objects.bulk_create([s for s in steps if not s.pk])
+                    if not step.pk:
+                        step.save()
+                try:
+                    outcome = _execute(run, node, graph.configs[node.pk], step, ctx, event, now)
+                except NodeFailed as failure:
+                    _fail(run, step, node, failure, now)
+                    steps.append(step)
+                    break
+                step.result, step.branch = outcome.result, outcome.branch
+                if outcome.waits:
+                    step.status = RunStep.Status.WAITING
+                    step.due_at, step.wait_for = outcome.wait_until, outcome.wait_for
+                    steps.append(step)
+                    run.status = Run.Status.WAITING
+                    break
+                step.status, step.finished_at = RunStep.Status.DONE, now
+                steps.append(step)
+                if outcome.result.get("email_delivery_id"):
+                    deliveries.append(outcome.result["email_delivery_id"])
+                branch, end = outcome.branch, outcome.end
+            target = None if end else graph.edges.get((node.pk, branch))
+            if target is None:
+                run.status, run.finished_at = Run.Status.COMPLETED, now
+                break
+            run.current_node_id = target
+        for step in steps:  # steps written early (an email points at its step) or on a retry
+            if step.pk:
+                step.save()
+        RunStep.objects.bulk_create([s for s in steps if not s.pk])
+        run.save(
+            update_fields=["status", "finished_at", "current_node", "exit_reason", "updated_at"]
+        )
+    for delivery_id in deliveries:
+        deliver_email(delivery_id)
+    return run.status
+
+
+def _execute(run, node, config, step, ctx, event, now):
+    node_type = REGISTRY.get(node.type)
+    exec_ctx = ExecutionContext(
+        run=run,
+        node=node,
+        step=step,
+        experience=run.experience,
+        evaluation=ctx,
+        event=event,
+        now=now,
+    )
+    try:
+        if node_type is None or (node_type.config_model is not None and config is None):
+            raise ValueError(f"node type {node.type!r} or its configuration is invalid")
+        if not node_type.writes:
+            return node_type.execute(config, exec_ctx)
+        with transaction.atomic():
+            return node_type.execute(config, exec_ctx)
+    except DatabaseError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a node's own failure ends the run, visibly
+        logger.exception("Run %s failed at node %s", run.pk, node.key)
+        raise NodeFailed(str(exc)) from exc
+
+
+def _fail(run: Run, step: RunStep, node: Node, failure: NodeFailed, now: dt.datetime) -> None:
+    step.status, step.error, step.finished_at = RunStep.Status.FAILED, str(failure)[:2000], now
+    run.status, run.finished_at = Run.Status.FAILED, now
+    run.exit_reason = f"{node.key}: {failure}"[:200]
+
+
+def advance_run(run_id: int) -> str:
+    """Walk a run from where it stands (for tasks and sweeps: loads its own context)."""
+    run = Run.objects.select_related("store", "customer").filter(pk=run_id).first()
+    if run is None:
+        return "missing"
+    ctx = EvaluationContext(run.store, run.customer, run.trigger_event.get("data") or {})
+    return walk(run_id, ctx)
+
+
+# --- waits -------------------------------------------------------------------------------------
+
+
+def finish_wait(step: RunStep, why: str, now: dt.datetime) -> None:
+    """Close a waiting step and move its run on (the caller holds both row locks)."""
+    step.status = RunStep.Status.DONE
+    step.finished_at = now
+    step.result = {**step.result, "resumed": why}
+    step.save(update_fields=["status", "finished_at", "result"])
+    run = step.run
+    target = graph_for(run.version_id).edges.get((step.node_id, step.branch))
+    if target is None:
+        run.status, run.finished_at = Run.Status.COMPLETED, now
+    else:
+        run.status, run.current_node_id = Run.Status.RUNNING, target
+    run.save(update_fields=["status", "finished_at", "current_node", "updated_at"])
+
+
+def resume_due_waits(now: dt.datetime | None = None, limit: int = 500) -> list[int]:
+    """Resume waiting steps that are due; return the runs to walk (enqueued after commit).
+
+    Rows are claimed with SKIP LOCKED, so overlapping sweeps share the work and never resume a
+    step twice.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        steps = list(
+            RunStep.objects.select_for_update(skip_locked=True, of=("self", "run"))
+            .select_related("run")
+            .filter(status=RunStep.Status.WAITING, due_at__lte=now, run__status=Run.Status.WAITING)
+            .order_by("due_at", "pk")[:limit]
+        )
+        for step in steps:
+            finish_wait(step, "due", now)
+        run_ids = [s.run_id for s in steps if s.run.status == Run.Status.RUNNING]
+        transaction.on_commit(lambda: enqueue_walks(run_ids))
+    return run_ids
+
+
+def resume_stalled_runs(older_than: dt.timedelta = dt.timedelta(minutes=5)) -> list[int]:
+    """Re-enqueue running runs nobody has moved for a while (their worker died)."""
+    cutoff = timezone.now() - older_than
+    run_ids = list(
+        Run.objects.filter(status=Run.Status.RUNNING, updated_at__lt=cutoff).values_list(
+            "pk", flat=True
+        )[:500]
+    )
+    enqueue_walks(run_ids)
+    return run_ids
+
+
+def enqueue_walks(run_ids: list[int]) -> None:
+    from ..tasks import advance_run as advance_run_task
+
+    for run_id in run_ids:
+        advance_run_task.delay(run_id)

@@ -1,0 +1,221 @@
+"""The staff surface of experiences: graphs (read-only once published), runs with their steps,
+emails, chain-limit hits and the diagnostic view. State changes go through ``actions``."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import admin, messages
+from django.shortcuts import get_object_or_404, render
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from segments.models import Customer
+
+from . import actions, diagnostics
+from .models import (
+    ChainLimitHit,
+    Edge,
+    EmailDelivery,
+    Experience,
+    ExperienceVersion,
+    Node,
+    Run,
+    RunStep,
+)
+
+
+class ReadOnlyWhenPublished:
+    """Inline rows of a published or retired version cannot change."""
+
+    def _frozen(self, obj) -> bool:
+        return obj is not None and obj.state != ExperienceVersion.State.DRAFT
+
+    def has_add_permission(self, request, obj=None):
+        return not self._frozen(obj) and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return not self._frozen(obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return not self._frozen(obj) and super().has_delete_permission(request, obj)
+
+
+class NodeInline(ReadOnlyWhenPublished, admin.TabularInline):
+    model = Node
+    extra = 0
+    fields = ["key", "type", "config", "position_x", "position_y"]
+
+
+class EdgeInline(ReadOnlyWhenPublished, admin.TabularInline):
+    model = Edge
+    extra = 0
+    fields = ["source", "target", "branch"]
+    raw_id_fields = ["source", "target"]
+
+
+class VersionInline(admin.TabularInline):
+    model = ExperienceVersion
+    extra = 0
+    fields = ["number", "state", "revision", "published_at", "published_by"]
+    readonly_fields = fields
+    show_change_link = True
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Experience)
+class ExperienceAdmin(admin.ModelAdmin):
+    list_display = ["name", "store", "kind", "status", "live_version", "reentry", "holdout_percent"]
+    list_filter = ["status", "kind", "store"]
+    list_select_related = ["store", "live_version"]
+    search_fields = ["name", "store__name"]
+    readonly_fields = ["status", "live_version", "diagnose_link"]
+    inlines = [VersionInline]
+    actions = ["pause_selected", "resume_selected"]
+
+    @admin.display(description="Diagnose a customer")
+    def diagnose_link(self, obj):
+        if obj.pk is None:
+            return "-"
+        url = reverse("admin:experiences_experience_explain", args=[obj.pk])
+        return format_html('<a href="{}">Why did (or didn\'t) a customer enter?</a>', url)
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:pk>/explain/",
+                self.admin_site.admin_view(self.explain_view),
+                name="experiences_experience_explain",
+            ),
+            *super().get_urls(),
+        ]
+
+    def explain_view(self, request, pk):
+        experience = get_object_or_404(Experience.objects.select_related("store"), pk=pk)
+        answer = None
+        raw = request.GET.get("customer", "")
+        if raw:
+            customer = Customer.objects.filter(
+                store=experience.store, pk=raw if raw.isdigit() else 0
+            ).first()
+            customer = (
+                customer
+                or Customer.objects.filter(store=experience.store, email__iexact=raw).first()
+            )
+            if customer is None:
+                messages.error(request, f"No customer {raw!r} in {experience.store}.")
+            else:
+                answer = diagnostics.explain(experience, customer)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "experience": experience,
+            "answer": answer,
+            "answer_json": json.dumps(answer, indent=2, default=str) if answer else "",
+            "title": f"Diagnose {experience}",
+        }
+        return render(request, "admin/experiences/explain.html", context)
+
+    @admin.action(description="Pause (runs in flight finish)")
+    def pause_selected(self, request, queryset):
+        for experience in queryset.filter(status=Experience.Status.LIVE):
+            actions.pause_experience(experience, in_flight=Experience.PauseBehaviour.FINISH)
+
+    @admin.action(description="Resume")
+    def resume_selected(self, request, queryset):
+        for experience in queryset.filter(status=Experience.Status.PAUSED):
+            actions.resume_experience(experience)
+
+
+@admin.register(ExperienceVersion)
+class ExperienceVersionAdmin(admin.ModelAdmin):
+    list_display = ["experience", "number", "state", "revision", "published_at"]
+    list_filter = ["state"]
+    list_select_related = ["experience"]
+    search_fields = ["experience__name"]
+    readonly_fields = [
+        "experience",
+        "store",
+        "number",
+        "state",
+        "published_at",
+        "published_by",
+        "retired_at",
+    ]
+    inlines = [NodeInline, EdgeInline]
+
+    def has_change_permission(self, request, obj=None):
+        if obj is not None and obj.state != ExperienceVersion.State.DRAFT:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # runs keep pointing at their version; drafts go with archive
+
+
+class RunStepInline(admin.TabularInline):
+    model = RunStep
+    extra = 0
+    fields = [
+        "node",
+        "status",
+        "attempt",
+        "branch",
+        "due_at",
+        "wait_for",
+        "result",
+        "error",
+        "finished_at",
+    ]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Run)
+class RunAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "experience",
+        "customer",
+        "status",
+        "rotation",
+        "depth",
+        "started_at",
+        "finished_at",
+    ]
+    list_filter = ["status", "experience"]
+    list_select_related = ["experience", "customer"]
+    search_fields = ["customer__email", "trigger_event_key", "chain_origin"]
+    readonly_fields = [f.name for f in Run._meta.fields]
+    inlines = [RunStepInline]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(EmailDelivery)
+class EmailDeliveryAdmin(admin.ModelAdmin):
+    list_display = ["subject", "to", "status", "attempts", "created_at", "sent_at"]
+    list_filter = ["status"]
+    search_fields = ["to", "subject"]
+    readonly_fields = [f.name for f in EmailDelivery._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(ChainLimitHit)
+class ChainLimitHitAdmin(admin.ModelAdmin):
+    list_display = ["experience", "customer", "event_name", "depth", "chain_origin", "at"]
+    list_filter = ["experience"]
+    list_select_related = ["experience", "customer"]
+    readonly_fields = [f.name for f in ChainLimitHit._meta.fields]
+
+    def has_add_permission(self, request):
+        return False

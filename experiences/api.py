@@ -1,0 +1,257 @@
+"""The experiences API under ``/api/v1/stores/<slug>/``: the node-type catalog, experiences,
+their draft graph, publishing, pausing, versions, runs and the diagnostic answer.
+
+Viewers read; editors create experiences and edit drafts; owners publish, pause, resume, archive.
+"""
+
+from __future__ import annotations
+
+import django_filters
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.response import Response
+
+from segments.api.base import StoreScopedMixin
+from segments.models import Customer, Role
+from segments.queries import scoped
+
+from . import actions, diagnostics
+from .actions.authoring import validate_version
+from .conditions import field_catalog
+from .models import Experience, ExperienceVersion, Run
+from .nodes import REGISTRY
+from .queries import experiences_for, runs_for
+from .serializers import (
+    DraftInputSerializer,
+    DraftSerializer,
+    ExperienceSerializer,
+    ExperienceUpdateSerializer,
+    GraphSerializer,
+    NodeTypeSerializer,
+    PauseSerializer,
+    RunSerializer,
+    VersionListSerializer,
+)
+
+
+def _refused(exc: actions.ExperienceError) -> Response:
+    code = status.HTTP_409_CONFLICT if isinstance(exc, actions.StaleRevision) else 400
+    return Response(exc.detail, status=code)
+
+
+class NodeTypeViewSet(StoreScopedMixin, viewsets.ViewSet):
+    """The node types the builder may offer in this store, each with its configuration schema."""
+
+    @extend_schema(
+        parameters=[OpenApiParameter("kind", str, enum=Experience.Kind.values)],
+        responses=NodeTypeSerializer(many=True),
+    )
+    def list(self, request, store_slug=None):
+        kind = request.query_params.get("kind")
+        if kind is not None and kind not in Experience.Kind.values:
+            raise ValidationError({"kind": [f"Choose one of {', '.join(Experience.Kind.values)}."]})
+        items = []
+        for node_type in REGISTRY.values():
+            offered = (
+                node_type.offered(self.store, kind)
+                if kind
+                else any(node_type.offered(self.store, k) for k in node_type.kinds)
+            )
+            items.append(
+                {
+                    "type": node_type.type,
+                    "label": node_type.label,
+                    "description": node_type.description,
+                    "allowed_kinds": sorted(node_type.kinds),
+                    "requires_rewards": node_type.requires_rewards,
+                    "available": offered,
+                    "schema": node_type.json_schema(),
+                }
+            )
+        return Response({"node_types": items, "condition_fields": field_catalog()})
+
+
+class RunFilter(django_filters.FilterSet):
+    customer = django_filters.NumberFilter(field_name="customer_id")
+    status = django_filters.ChoiceFilter(choices=Run.Status.choices)
+
+    class Meta:
+        model = Run
+        fields = ["customer", "status"]
+
+
+class ExperienceViewSet(
+    StoreScopedMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Experiences of the store; their graph is edited through ``draft/``."""
+
+    model = Experience
+    serializer_class = ExperienceSerializer
+    filterset_fields = ["status", "kind"]
+    required_roles = {
+        "publish": Role.OWNER,
+        "pause": Role.OWNER,
+        "resume": Role.OWNER,
+        "archive": Role.OWNER,
+        "destroy": Role.OWNER,
+    }
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Experience.objects.none()
+        return experiences_for(self.store).order_by("name", "id")
+
+    def get_serializer_class(self):
+        if self.action in ("update", "partial_update"):
+            return ExperienceUpdateSerializer
+        return ExperienceSerializer
+
+    def perform_create(self, serializer):
+        data = dict(serializer.validated_data)
+        experience = actions.create_experience(
+            self.store, name=data.pop("name"), kind=data.pop("kind"), **data
+        )
+        serializer.instance = experience
+
+    def perform_update(self, serializer):
+        try:
+            serializer.instance = actions.update_experience(
+                serializer.instance, **serializer.validated_data
+            )
+        except actions.ExperienceError as exc:
+            raise ValidationError(exc.detail) from exc
+
+    def perform_destroy(self, instance):
+        """DELETE archives: runs and versions are history and stay."""
+        actions.archive_experience(instance)
+
+    @extend_schema(request=None, responses=ExperienceSerializer)
+    @action(detail=True, methods=["post"])
+    def archive(self, request, store_slug=None, pk=None):
+        experience = actions.archive_experience(self.get_object())
+        return Response(ExperienceSerializer(experience).data)
+
+    @extend_schema(methods=["GET"], responses=DraftSerializer)
+    @extend_schema(methods=["PUT"], request=DraftInputSerializer, responses=DraftSerializer)
+    @action(detail=True, methods=["get", "put"])
+    def draft(self, request, store_slug=None, pk=None):
+        """The draft graph; PUT replaces it whole, based on the revision it was read at."""
+        experience = self.get_object()
+        if request.method == "GET":
+            version = experience.versions.filter(state="draft").first() or experience.live_version
+            if version is None:
+                raise NotFound("This experience has no graph.")
+            report = validate_version(version)
+            data = DraftSerializer(version).data
+            if version.state != ExperienceVersion.State.DRAFT:
+                data["revision"] = 0  # no draft yet: saving revision 0 starts one from this
+            return Response({**data, "errors": report.as_dict(), "valid": report.ok})
+        payload = DraftInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        try:
+            version, report = actions.save_draft(
+                experience,
+                revision=payload.validated_data["revision"],
+                nodes=payload.validated_data["nodes"],
+                edges=payload.validated_data["edges"],
+            )
+        except actions.ExperienceError as exc:
+            return _refused(exc)
+        data = DraftSerializer(version).data
+        return Response({**data, "errors": report.as_dict(), "valid": report.ok})
+
+    @extend_schema(request=None, responses=GraphSerializer)
+    @action(detail=True, methods=["post"])
+    def publish(self, request, store_slug=None, pk=None):
+        """Publish the draft (owners). 400 with the per-node errors when the graph is invalid."""
+        try:
+            version = actions.publish_draft(self.get_object(), acting_user=request.user)
+        except actions.ExperienceError as exc:
+            return _refused(exc)
+        return Response(GraphSerializer(version).data)
+
+    @extend_schema(request=PauseSerializer, responses=ExperienceSerializer)
+    @action(detail=True, methods=["post"])
+    def pause(self, request, store_slug=None, pk=None):
+        payload = PauseSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        try:
+            experience = actions.pause_experience(
+                self.get_object(), in_flight=payload.validated_data.get("in_flight")
+            )
+        except actions.ExperienceError as exc:
+            return _refused(exc)
+        return Response(ExperienceSerializer(experience).data)
+
+    @extend_schema(request=None, responses=ExperienceSerializer)
+    @action(detail=True, methods=["post"])
+    def resume(self, request, store_slug=None, pk=None):
+        try:
+            experience = actions.resume_experience(self.get_object())
+        except actions.ExperienceError as exc:
+            return _refused(exc)
+        return Response(ExperienceSerializer(experience).data)
+
+    @extend_schema(responses=VersionListSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def versions(self, request, store_slug=None, pk=None):
+        experience = self.get_object()
+        versions = experience.versions.select_related("published_by").order_by("-number")
+        return Response(VersionListSerializer(versions, many=True).data)
+
+    @extend_schema(responses=GraphSerializer)
+    @action(detail=True, methods=["get"], url_path=r"versions/(?P<number>\d+)")
+    def version(self, request, store_slug=None, pk=None, number=None):
+        version = self.get_object().versions.filter(number=number).first()
+        if version is None:
+            raise NotFound("No such version.")
+        return Response(GraphSerializer(version).data)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("customer", int),
+            OpenApiParameter("status", str, enum=Run.Status.values),
+        ],
+        responses=RunSerializer(many=True),
+    )
+    @action(detail=True, methods=["get"])
+    def runs(self, request, store_slug=None, pk=None):
+        experience = self.get_object()
+        runs = RunFilter(request.query_params, queryset=runs_for(experience)).qs
+        page = self.paginate_queryset(runs.order_by("-started_at", "-id"))
+        return self.get_paginated_response(RunSerializer(page, many=True).data)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("customer", int, required=True)],
+        responses=OpenApiTypes.OBJECT,
+    )
+    @action(detail=True, methods=["get"])
+    def explain(self, request, store_slug=None, pk=None):
+        """Why the customer did or did not enter, check by check, and the path of each run."""
+        experience = self.get_object()
+        raw = request.query_params.get("customer", "")
+        if not raw.isdigit():
+            raise ValidationError({"customer": ["Give a customer id."]})
+        customer = scoped(Customer, self.store).filter(pk=int(raw)).first()
+        if customer is None:
+            raise NotFound("No such customer in this store.")
+        return Response(diagnostics.explain(experience, customer))
+
+    def filter_queryset(self, queryset):
+        if self.action in ("list",):
+            return super().filter_queryset(queryset)
+        return queryset
+
+
+def register(router) -> None:
+    router.register("node-types", NodeTypeViewSet, basename="node-type")
+    router.register("experiences", ExperienceViewSet, basename="experience")

@@ -1,1 +1,0 @@
-"""Experiences: versioned node graphs stored as rows, and their runs."""

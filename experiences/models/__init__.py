@@ -1,0 +1,16 @@
+"""Models of the ``experiences`` app: the authored graph (graph.py) and its execution (runs.py)."""
+
+from .graph import Edge, Experience, ExperienceVersion, Node, TriggerIndex
+from .runs import ChainLimitHit, EmailDelivery, Run, RunStep
+
+__all__ = [
+    "ChainLimitHit",
+    "Edge",
+    "EmailDelivery",
+    "Experience",
+    "ExperienceVersion",
+    "Node",
+    "Run",
+    "RunStep",
+    "TriggerIndex",
+]

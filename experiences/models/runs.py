@@ -1,0 +1,192 @@
+"""Execution rows: runs of an experience for a customer, their steps, outgoing emails and the
+record of chains stopped at the depth limit.
+
+Uniqueness is the database's job: one run per (experience, triggering event), one step per
+(run, node, rotation), one email per step, one chain-limit record per (experience, event).
+"""
+
+from django.db import models
+from django.db.models import Q
+
+from segments.models import Customer, StoreOwned
+
+from .graph import Experience, ExperienceVersion, Node
+
+
+class Run(StoreOwned):
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        WAITING = "waiting", "Waiting"
+        COMPLETED = "completed", "Completed"
+        EXITED = "exited", "Exited"
+        HELD_OUT = "held_out", "Held out"
+        FAILED = "failed", "Failed"
+
+    ACTIVE = (Status.RUNNING, Status.WAITING)
+
+    experience = models.ForeignKey(Experience, on_delete=models.CASCADE, related_name="runs")
+    # Published versions are never deleted (the admin and API offer no way); deleting a store or
+    # an experience takes its runs with it.
+    version = models.ForeignKey(ExperienceVersion, on_delete=models.CASCADE, related_name="runs")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="runs")
+    trigger_event_key = models.CharField(max_length=200)
+    trigger_event_name = models.CharField(max_length=64)
+    trigger_event = models.JSONField(default=dict, help_text="The DomainEvent that started it.")
+    chain_origin = models.CharField(max_length=200)
+    depth = models.PositiveSmallIntegerField(default=0)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    rotation = models.PositiveIntegerField(default=1, help_text="The customer's nth entry.")
+    current_node = models.ForeignKey(
+        Node, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    exit_reason = models.CharField(max_length=200, blank=True, default="")
+    started_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["experience", "trigger_event_key"], name="run_unique_experience_event"
+            ),
+            models.UniqueConstraint(
+                fields=["experience", "customer", "rotation"], name="run_unique_customer_rotation"
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    status__in=["running", "waiting", "completed", "exited", "held_out", "failed"]
+                ),
+                name="run_status_valid",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["customer"],
+                condition=Q(status__in=["running", "waiting"]),
+                name="run_customer_active",
+            ),
+            models.Index(fields=["experience", "status"], name="run_experience_status"),
+            models.Index(
+                fields=["updated_at"], condition=Q(status="running"), name="run_running_updated"
+            ),
+        ]
+
+    def __str__(self):
+        return f"Run {self.pk} of {self.experience_id} for {self.customer_id} ({self.status})"
+
+
+class RunStep(models.Model):
+    class Status(models.TextChoices):
+        WAITING = "waiting", "Waiting"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="steps")
+    node = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="steps")
+    rotation = models.PositiveIntegerField(default=1)
+    status = models.CharField(max_length=10, choices=Status.choices)
+    attempt = models.PositiveSmallIntegerField(default=1)
+    scheduled_at = models.DateTimeField(auto_now_add=True)
+    due_at = models.DateTimeField(null=True, blank=True, help_text="When a waiting step resumes.")
+    wait_for = models.CharField(
+        max_length=64, blank=True, default="", help_text="Event name a waiting step resumes on."
+    )
+    branch = models.CharField(max_length=64, blank=True, default="")
+    result = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True, default="")
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "node", "rotation"], name="runstep_unique_run_node_rotation"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["waiting", "done", "failed", "cancelled"]),
+                name="runstep_status_valid",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["due_at"], condition=Q(status="waiting"), name="runstep_waiting_due"
+            ),
+        ]
+
+    def __str__(self):
+        return f"Step {self.node_id} of run {self.run_id} ({self.status})"
+
+
+class EmailDelivery(StoreOwned):
+    """An email written by a notification step in the step's own transaction (an outbox row).
+
+    Delivery claims the row (pending -> sending, committed) before talking to the mail backend and
+    marks it sent afterwards: a redelivered task or an overlapping sweep finds it claimed and never
+    sends twice. A worker killed between claim and send leaves it ``sending``; the sweep marks it
+    ``uncertain`` for a human rather than risk a duplicate (at most once).
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+        UNCERTAIN = "uncertain", "Uncertain (worker lost while sending)"
+
+    step = models.OneToOneField(RunStep, on_delete=models.CASCADE, related_name="email")
+    to = models.EmailField(max_length=254)
+    subject = models.CharField(max_length=255)
+    body = models.TextField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "email deliveries"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "sending", "sent", "failed", "uncertain"]),
+                name="emaildelivery_status_valid",
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["created_at"],
+                condition=Q(status__in=["pending", "sending"]),
+                name="emaildelivery_open",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.subject} to {self.to} ({self.status})"
+
+
+class ChainLimitHit(StoreOwned):
+    """A run that did not start because its event came too deep in a chain of experiences."""
+
+    experience = models.ForeignKey(
+        Experience, on_delete=models.CASCADE, related_name="chain_limit_hits"
+    )
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    event_key = models.CharField(max_length=200)
+    event_name = models.CharField(max_length=64)
+    chain_origin = models.CharField(max_length=200)
+    depth = models.PositiveSmallIntegerField()
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["experience", "event_key"], name="chainlimithit_unique_experience_event"
+            )
+        ]
+
+    def __str__(self):
+        return f"Depth {self.depth} stopped {self.experience_id} ({self.event_key})"

@@ -1,0 +1,62 @@
+"""Segment: add the customer to a static segment, or remove them, in the step's transaction."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from segments import actions as segment_actions
+from segments.models import MembershipSource, Segment
+
+from .base import ExecutionContext, NodeType, Outcome, ValidationContext
+
+
+class SegmentConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["add", "remove"] = "add"
+    segment_id: int = Field(description="A static segment of this store.")
+
+
+class SegmentNode(NodeType):
+    type = "segment"
+    label = "Segment"
+    kinds = frozenset({"reward_strategy", "upcoming_order_cross_sell"})
+    requires_rewards = True
+    config_model = SegmentConfig
+    writes = True
+    description = "Add the customer to a static segment, or remove them from it."
+
+    def validate(self, config: SegmentConfig, ctx: ValidationContext) -> dict[str, list[str]]:
+        segment = ctx.segments.get(config.segment_id)
+        if segment is None:
+            return {"segment_id": [f"Segment {config.segment_id} does not exist in this store."]}
+        if segment.kind != Segment.Kind.STATIC:
+            return {
+                "segment_id": [f"{segment.name!r} is dynamic; a Segment node needs a static one."]
+            }
+        return {}
+
+    def segment_ids(self, config: SegmentConfig) -> set[int]:
+        return {config.segment_id}
+
+    def execute(self, config: SegmentConfig, ctx: ExecutionContext) -> Outcome:
+        segment = Segment.objects.filter(store_id=ctx.run.store_id, pk=config.segment_id).first()
+        if segment is None:
+            return Outcome(result={"skipped": f"segment {config.segment_id} no longer exists"})
+        change = (
+            segment_actions.add_to_segment
+            if config.action == "add"
+            else segment_actions.remove_from_segment
+        )
+        changed = change(
+            segment,
+            ctx.evaluation.customer,
+            source=MembershipSource.EXPERIENCE,
+            reference=f"run:{ctx.run.pk}/node:{ctx.node.key}",
+            cause=ctx.event,
+        )
+        return Outcome(
+            result={"action": config.action, "segment_id": segment.pk, "changed": changed}
+        )

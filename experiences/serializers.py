@@ -1,0 +1,198 @@
+"""Serializers of the experiences API: experiences, graphs (draft and versions), runs, catalog."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from .models import Edge, Experience, ExperienceVersion, Node, Run, RunStep
+
+
+class ExperienceSerializer(serializers.ModelSerializer):
+    live_version = serializers.IntegerField(
+        source="live_version.number", read_only=True, default=None
+    )
+
+    class Meta:
+        model = Experience
+        fields = [
+            "id",
+            "name",
+            "kind",
+            "status",
+            "live_version",
+            "reentry",
+            "reentry_days",
+            "exit_criteria",
+            "holdout_percent",
+            "pause_behaviour",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["status", "live_version", "created_at", "updated_at"]
+
+    def validate_holdout_percent(self, value):
+        if value > 100:
+            raise serializers.ValidationError("Give a percentage from 0 to 100.")
+        return value
+
+    def validate_exit_criteria(self, value):
+        if not isinstance(value, list):
+            raise serializers.ValidationError("Exit criteria are a list.")
+        return value
+
+
+class ExperienceUpdateSerializer(ExperienceSerializer):
+    class Meta(ExperienceSerializer.Meta):
+        read_only_fields = [*ExperienceSerializer.Meta.read_only_fields, "kind"]
+
+
+class PositionSerializer(serializers.Serializer):
+    x = serializers.FloatField(default=0)
+    y = serializers.FloatField(default=0)
+
+
+class GraphNodeSerializer(serializers.Serializer):
+    key = serializers.SlugField(max_length=64)
+    type = serializers.CharField(max_length=32)
+    config = serializers.JSONField(default=dict)
+    position = PositionSerializer(required=False)
+
+    def validate_config(self, value):
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("The configuration is an object.")
+        return value
+
+
+class GraphEdgeSerializer(serializers.Serializer):
+    source = serializers.SlugField(max_length=64)
+    target = serializers.SlugField(max_length=64)
+    branch = serializers.CharField(max_length=64, allow_blank=True, default="")
+
+
+class DraftInputSerializer(serializers.Serializer):
+    revision = serializers.IntegerField(min_value=0)
+    nodes = GraphNodeSerializer(many=True, max_length=200)
+    edges = GraphEdgeSerializer(many=True, max_length=400)
+
+
+class GraphSerializer(serializers.Serializer):
+    """A version's graph in the builder's shape."""
+
+    number = serializers.IntegerField()
+    state = serializers.CharField()
+    revision = serializers.IntegerField()
+    published_at = serializers.DateTimeField(allow_null=True)
+    nodes = serializers.SerializerMethodField()
+    edges = serializers.SerializerMethodField()
+
+    def get_nodes(self, version: ExperienceVersion) -> list[dict]:
+        return [
+            {
+                "key": n.key,
+                "type": n.type,
+                "config": n.config,
+                "position": {"x": n.position_x, "y": n.position_y},
+            }
+            for n in _nodes(version)
+        ]
+
+    def get_edges(self, version: ExperienceVersion) -> list[dict]:
+        keys = {n.pk: n.key for n in _nodes(version)}
+        return [
+            {"source": keys[e.source_id], "target": keys[e.target_id], "branch": e.branch}
+            for e in Edge.objects.filter(version=version).order_by("id")
+        ]
+
+
+def _nodes(version: ExperienceVersion) -> list[Node]:
+    cached = getattr(version, "_graph_nodes", None)
+    if cached is None:
+        cached = list(Node.objects.filter(version=version).order_by("id"))
+        version._graph_nodes = cached
+    return cached
+
+
+class DraftSerializer(GraphSerializer):
+    errors = serializers.JSONField(read_only=True, required=False)
+    valid = serializers.BooleanField(read_only=True, required=False)
+
+
+class VersionListSerializer(serializers.ModelSerializer):
+    published_by = serializers.StringRelatedField()
+
+    class Meta:
+        model = ExperienceVersion
+        fields = [
+            "number",
+            "state",
+            "revision",
+            "created_at",
+            "published_at",
+            "published_by",
+            "retired_at",
+        ]
+
+
+class RunStepSerializer(serializers.ModelSerializer):
+    node = serializers.CharField(source="node.key")
+    type = serializers.CharField(source="node.type")
+
+    class Meta:
+        model = RunStep
+        fields = [
+            "node",
+            "type",
+            "status",
+            "attempt",
+            "rotation",
+            "scheduled_at",
+            "due_at",
+            "wait_for",
+            "branch",
+            "result",
+            "error",
+            "finished_at",
+        ]
+
+
+class RunSerializer(serializers.ModelSerializer):
+    version = serializers.IntegerField(source="version.number")
+    current_node = serializers.CharField(source="current_node.key", default=None)
+    steps = RunStepSerializer(many=True)
+
+    class Meta:
+        model = Run
+        fields = [
+            "id",
+            "customer",
+            "version",
+            "status",
+            "rotation",
+            "trigger_event_key",
+            "trigger_event_name",
+            "chain_origin",
+            "depth",
+            "current_node",
+            "exit_reason",
+            "started_at",
+            "finished_at",
+            "steps",
+        ]
+
+
+class NodeTypeSerializer(serializers.Serializer):
+    type = serializers.CharField()
+    label = serializers.CharField()
+    description = serializers.CharField()
+    allowed_kinds = serializers.ListField(child=serializers.CharField())
+    requires_rewards = serializers.BooleanField()
+    available = serializers.BooleanField(help_text="Offered for this store (and kind, if given).")
+    schema = serializers.JSONField(allow_null=True)
+
+
+class PauseSerializer(serializers.Serializer):
+    in_flight = serializers.ChoiceField(
+        choices=Experience.PauseBehaviour.choices,
+        required=False,
+        help_text="finish: runs in flight go on; end: they are ended now.",
+    )

@@ -1,0 +1,44 @@
+"""Celery tasks of the ``experiences`` app: thin wrappers over ``experiences.actions``.
+
+Every task is idempotent (the database's unique constraints see to it), acknowledged late and
+redelivered when its worker is lost.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from celery import shared_task
+from django.db import OperationalError
+
+from segments.domain import DomainEvent
+
+from . import actions
+
+RELIABLE = {
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "autoretry_for": (OperationalError,),
+    "retry_backoff": True,
+    "retry_jitter": True,
+    "max_retries": 5,
+}
+
+
+@shared_task(name="experiences.process_event", queue="experiences", **RELIABLE)
+def process_event(event: dict) -> list[int]:
+    return actions.process_event(DomainEvent.from_dict(event))
+
+
+@shared_task(name="experiences.advance_run", queue="experiences", **RELIABLE)
+def advance_run(run_id: int) -> str:
+    return actions.advance_run(run_id)
+
+
+@shared_task(name="experiences.sweep", queue="scheduled", **RELIABLE)
+def sweep() -> dict:
+    """Resume due waits, restart stalled runs and deliver stranded emails."""
+    resumed = actions.resume_due_waits()
+    stalled = actions.resume_stalled_runs(dt.timedelta(minutes=5))
+    emails = actions.sweep_emails()
+    return {"resumed": len(resumed), "stalled": len(stalled), **emails}

@@ -1,0 +1,103 @@
+"""Builders for experiences in tests: graphs as the builder would send them."""
+
+from __future__ import annotations
+
+import itertools
+
+from experiences import actions
+from experiences.models import Experience
+from segments import domain
+from segments.domain import DomainEvent
+from segments.models import Segment
+
+_keys = itertools.count(1)
+
+
+def node(key, type_, config=None):
+    return {"key": key, "type": type_, "config": config or {}, "position": {"x": 0, "y": 0}}
+
+
+def edge(source, target, branch=""):
+    return {"source": source, "target": target, "branch": branch}
+
+
+def static_segment(store, name) -> Segment:
+    return Segment.objects.create(store=store, name=name, kind=Segment.Kind.STATIC)
+
+
+def milestone_graph(test_customers: Segment, reached: Segment, *, orders: int = 3):
+    nodes = [
+        node(
+            "trigger",
+            "trigger",
+            {
+                "event": "order_processed",
+                "order_type": "any",
+                "conditions": [
+                    [
+                        {"field": "subscription_orders_count", "operator": "eq", "value": orders},
+                        {"field": "segment", "operator": "in", "value": test_customers.pk},
+                    ]
+                ],
+            },
+        ),
+        node("add-reached", "segment", {"action": "add", "segment_id": reached.pk}),
+        node(
+            "email",
+            "notification",
+            {
+                "subject": "Congratulations {{ customer.first_name }}!",
+                "body": "Order {{ order.name }} is number "
+                "{{ customer.subscription_orders_count }}. "
+                "Thanks from {{ experience.name }}.",
+            },
+        ),
+        node("end", "end"),
+    ]
+    edges = [edge("trigger", "add-reached"), edge("add-reached", "email"), edge("email", "end")]
+    return nodes, edges
+
+
+def publish(
+    store, nodes, edges, *, name="Experience", kind="reward_strategy", **settings
+) -> Experience:
+    experience = actions.create_experience(store, name=name, kind=kind, **settings)
+    _, report = actions.save_draft(experience, revision=1, nodes=nodes, edges=edges)
+    assert report.ok, report.as_dict()
+    actions.publish_draft(experience)
+    experience.refresh_from_db()
+    return experience
+
+
+def republish(experience, nodes, edges) -> None:
+    actions.save_draft(experience, revision=0, nodes=nodes, edges=edges)
+    actions.publish_draft(experience)
+    experience.refresh_from_db()
+
+
+def order_event(order, *, key=None, **data) -> DomainEvent:
+    payload = {
+        "order_id": order.pk,
+        "is_subscription": order.is_subscription,
+        "is_first_subscription_order": order.is_first_subscription_order,
+        "order_type": order.type,
+        "total": str(order.total),
+    }
+    payload.update(data)
+    return DomainEvent(
+        name=domain.ORDER_PROCESSED,
+        store_id=order.store_id,
+        customer_id=order.customer_id,
+        key=key or f"inbound:test-{next(_keys)}",
+        data=payload,
+    )
+
+
+def event(name, customer, *, key=None, **data) -> DomainEvent:
+    return DomainEvent(
+        name=name,
+        store_id=customer.store_id,
+        customer_id=customer.pk,
+        key=key or f"inbound:test-{next(_keys)}",
+        data=data,
+    )
