@@ -21,7 +21,7 @@ from django.contrib.auth import get_user_model
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from .figures import FIGURES_SELECT, refresh_customer_figures
+from .figures import FIGURES_SELECT, refresh_store_figures
 from .models import (
     Customer,
     MembershipSource,
@@ -453,7 +453,7 @@ def _seed_customers_python(store: Store, first: int, last: int) -> None:
     for item in upcoming:
         item.subscription_id = item.subscription.id
     UpcomingOrder.objects.bulk_create(upcoming, batch_size=500)
-    refresh_customer_figures(store.id, lo=customers[0].id, hi=customers[-1].id)
+    refresh_store_figures(store.id, lo=customers[0].id, hi=customers[-1].id)
 
 
 def _python_subscriber(store, i, customer, rnd, now, subs, orders, lines, upcoming) -> None:

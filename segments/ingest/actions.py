@@ -27,9 +27,9 @@ from django.db.models import F
 from django.utils import timezone
 
 from .. import domain
+from ..figures import refresh_customer_figures
 from ..models import InboundEvent
 from .apply import Applied, ProcessingError, apply_event
-from .figures import refresh_customer_figures
 from .topics import PayloadError, check_payload, topic_for
 
 logger = logging.getLogger(__name__)
