@@ -140,6 +140,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "MembershipSourceEnum": "segments.models.segmentation.MembershipSource",
+    },
 }
 
 # --- Celery ---------------------------------------------------------------------------------
@@ -181,6 +184,21 @@ CELERY_TASK_ROUTES = {
 }
 # The beat schedule lives here (no database scheduler). Apps add their entries below.
 CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "segments-recompute-dynamic": {
+            "task": "scheduled.recompute_dynamic_segments",
+            "schedule": float(os.environ.get("SEGMENT_FULL_RECOMPUTE_SECONDS", 6 * 3600)),
+        },
+        "segments-sweep-stuck-calculations": {
+            "task": "scheduled.sweep_stuck_segment_calculations",
+            "schedule": 120.0,
+        },
+    }
+)
+# Segment recomputes: customers per committed range, and how long without progress is stuck.
+SEGMENT_RECOMPUTE_CHUNK = int(os.environ.get("SEGMENT_RECOMPUTE_CHUNK", 250_000))
+SEGMENT_RECOMPUTE_STUCK_SECONDS = int(os.environ.get("SEGMENT_RECOMPUTE_STUCK_SECONDS", 600))
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 LOGGING = {

@@ -1,17 +1,22 @@
 """Models of the ``segments`` app, one module per concern."""
 
 from .commerce import Customer, Order, OrderLine, Subscription, UpcomingOrder
+from .segment_jobs import JobStatus, SegmentCalculation, SegmentImport, SegmentImportProblem
 from .segmentation import MembershipSource, Segment, SegmentHistory, SegmentMembership
 from .tenancy import Role, Store, StoreMembership, StoreOwned
 
 __all__ = [
     "Customer",
+    "JobStatus",
     "MembershipSource",
     "Order",
     "OrderLine",
     "Role",
     "Segment",
+    "SegmentCalculation",
     "SegmentHistory",
+    "SegmentImport",
+    "SegmentImportProblem",
     "SegmentMembership",
     "Store",
     "StoreMembership",
