@@ -291,12 +291,14 @@ def evaluate_customer(
         logger.info("Incremental segment evaluation skipped: it needs PostgreSQL")
         return Evaluation([], [])
     segments = list(
-        Segment.objects.filter(store_id=store_id).values_list("id", "name", "kind", "rule")
+        Segment.objects.filter(store_id=store_id).values_list(
+            "id", "name", "kind", "rule", "store__timezone"
+        )
     )
-    dynamic = [(sid, rule) for sid, _n, kind, rule in segments if kind == Segment.Kind.DYNAMIC]
+    dynamic = [(sid, rule) for sid, _n, kind, rule, _tz in segments if kind == "dynamic"]
     if not dynamic:
         return Evaluation([], [])
-    store = Store(pk=store_id, timezone=_store_timezone(store_id))
+    store = Store(pk=store_id, timezone=segments[0][4])
     ctx = context_for(store, [(sid, name) for sid, name, *_ in segments])
     columns, params, evaluated = [], [], []
     for sid, rule in dynamic:
@@ -358,16 +360,6 @@ def evaluate_customer(
     return Evaluation(
         [s for _h, s, a in written if a == "added"], [s for _h, s, a in written if a == "removed"]
     )
-
-
-_timezones: dict[int, str] = {}
-
-
-def _store_timezone(store_id: int) -> str:
-    """Return the store's time zone name, cached per process (it rarely changes)."""
-    if store_id not in _timezones:
-        _timezones[store_id] = Store.objects.values_list("timezone", flat=True).get(pk=store_id)
-    return _timezones[store_id]
 
 
 # --- safety nets ----------------------------------------------------------------------------
