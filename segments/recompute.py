@@ -213,6 +213,10 @@ def _apply_range(calculation, rule_sql, rule_params, reference, lo, hi) -> None:
     )
     with transaction.atomic():
         with connection.cursor() as cursor:
+            # Memberships written moments ago have no statistics yet; a nested loop planned on
+            # "1 row" would compare every member with every match. Hash joins are right for a
+            # set-based diff whatever the estimates say.
+            cursor.execute("SET LOCAL enable_nestloop = off")
             cursor.execute(sql, params)
             added, removed, first_id, last_id, scanned = cursor.fetchone()
         kept = Segment.objects.filter(
