@@ -56,14 +56,14 @@ def _parsed(rule: str) -> Node:
 
 
 _DIFF_SQL = """
-WITH target AS MATERIALIZED (
-    SELECT c.id AS customer_id FROM {customer} c
-    WHERE c.store_id = %s AND c.id BETWEEN %s AND %s AND ({rule})
+WITH scanned AS MATERIALIZED (
+    SELECT c.id AS customer_id, ({rule}) AS hit FROM {customer} c
+    WHERE c.store_id = %s AND c.id BETWEEN %s AND %s
 ),
 ins AS (
     INSERT INTO {member} (store_id, segment_id, customer_id, source, reference, added_at)
-    SELECT %s, %s, t.customer_id, 'rule', %s, %s FROM target t
-    WHERE NOT EXISTS (
+    SELECT %s, %s, t.customer_id, 'rule', %s, %s FROM scanned t
+    WHERE t.hit AND NOT EXISTS (
         SELECT 1 FROM {member} x WHERE x.segment_id = %s AND x.customer_id = t.customer_id
     )
     ON CONFLICT (segment_id, customer_id) DO NOTHING
@@ -72,7 +72,7 @@ ins AS (
 del AS (
     DELETE FROM {member} x
     WHERE x.segment_id = %s AND x.customer_id BETWEEN %s AND %s
-      AND NOT EXISTS (SELECT 1 FROM target t WHERE t.customer_id = x.customer_id)
+      AND NOT EXISTS (SELECT 1 FROM scanned t WHERE t.customer_id = x.customer_id AND t.hit)
     RETURNING customer_id
 ),
 hist AS (
@@ -83,8 +83,7 @@ hist AS (
     RETURNING id, action
 )
 SELECT count(*) FILTER (WHERE action = 'added'), count(*) FILTER (WHERE action = 'removed'),
-       min(id), max(id),
-       (SELECT count(*) FROM {customer} c WHERE c.store_id = %s AND c.id BETWEEN %s AND %s)
+       min(id), max(id), (SELECT count(*) FROM scanned)
 FROM hist
 """
 
@@ -94,12 +93,11 @@ def diff_statement(rule_sql: str, rule_params: list, *, store_id, segment_id, re
     now = timezone.now()
     sql = _DIFF_SQL.format(rule=rule_sql, **_tables())
     params = [
-        store_id, lo, hi, *rule_params,
+        *rule_params, store_id, lo, hi,
         store_id, segment_id, reference, now, segment_id,
         segment_id, lo, hi,
         store_id, segment_id, reference, now,
         store_id, segment_id, reference, now,
-        store_id, lo, hi,
     ]  # fmt: skip
     return sql, params
 
@@ -277,6 +275,29 @@ RETURNING id, segment_id, action
 """
 
 
+@lru_cache(maxsize=256)
+def _compiled_columns(store_id, tz_name, today, segments) -> tuple[list, list, list]:
+    """Compile every dynamic rule of a store to a boolean column, cached until anything changes.
+
+    The key holds every segment's id, name, kind and rule and the store's today, so an edit, a
+    rename or midnight makes a new entry.
+    """
+    store = Store(pk=store_id, timezone=tz_name)
+    ctx = context_for(store, [(sid, name) for sid, name, _kind, _rule in segments])
+    columns, params, evaluated = [], [], []
+    for sid, _name, kind, rule in segments:
+        if kind != Segment.Kind.DYNAMIC:
+            continue
+        try:
+            sql, rule_params = compile_rule(_parsed(rule), ctx)
+        except RuleError:
+            continue
+        columns.append(f"({sql})")
+        params.extend(rule_params)
+        evaluated.append(sid)
+    return columns, params, evaluated
+
+
 @dataclass
 class Evaluation:
     entered: list[int]
@@ -302,17 +323,16 @@ def evaluate_customer(
     dynamic = [(sid, rule) for sid, _n, kind, rule, _tz in segments if kind == "dynamic"]
     if not dynamic:
         return Evaluation([], [])
-    store = Store(pk=store_id, timezone=segments[0][4])
-    ctx = context_for(store, [(sid, name) for sid, name, *_ in segments])
-    columns, params, evaluated = [], [], []
-    for sid, rule in dynamic:
-        try:
-            sql, rule_params = compile_rule(_parsed(rule), ctx)
-        except RuleError:
-            continue
-        columns.append(f"({sql})")
-        params.extend(rule_params)
-        evaluated.append(sid)
+    tz_name = segments[0][4]
+    today = timezone.localdate(timezone.now(), Store(timezone=tz_name).tzinfo)
+    columns, params, evaluated = _compiled_columns(
+        store_id,
+        tz_name,
+        today,
+        tuple((sid, name, kind, rule) for sid, name, kind, rule, _ in segments),
+    )
+    if not evaluated:
+        return Evaluation([], [])
     tables = _tables()
     query = (
         f"SELECT ARRAY(SELECT m.segment_id FROM {tables['member']} m WHERE m.customer_id = c.id), "
