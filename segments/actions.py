@@ -215,6 +215,7 @@ def create_segment(
         )
         if kind == Segment.Kind.DYNAMIC:
             request_recompute(segment, trigger=SegmentCalculation.Trigger.EDIT)
+            segment.refresh_from_db()
     return segment
 
 
