@@ -311,7 +311,9 @@ class BulkResult:
 
 def customers_by_email(store, emails) -> dict[str, int]:
     """Map lower-cased emails to the ids of the store's customers (one query)."""
-    wanted = {e.strip().lower() for e in emails if isinstance(e, str) and e.strip()}
+    wanted = {
+        e.strip().lower() for e in emails if isinstance(e, str) and e.strip() and "\x00" not in e
+    }
     if not wanted:
         return {}
     rows = (

@@ -211,3 +211,11 @@ def test_schema_describes_the_segment_endpoints(api, viewer):
     members = paths["/api/v1/stores/{store_slug}/segments/{id}/members/"]
     assert set(members) >= {"get", "post", "delete"}
     assert "RuleValidation" in schema["components"]["schemas"]
+
+
+def test_emails_with_nul_characters_are_reported_unknown_not_a_500(api, editor, static_segment):
+    url = f"{BASE}{static_segment.pk}/members/"
+    response = api(editor).post(url, {"emails": ["a\x00@b.com"]}, format="json")
+    assert response.status_code in (200, 400)
+    if response.status_code == 200:
+        assert response.json()["added"] == []
