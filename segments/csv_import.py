@@ -39,7 +39,9 @@ def _decode(content: bytes | str) -> str:
     try:
         content.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise SegmentError(f"The file has a character that is not text at {exc.start + 1}.") from None
+        raise SegmentError(
+            f"The file has a character that is not text at {exc.start + 1}."
+        ) from None
     if "\x00" in content:
         raise SegmentError("The file contains NUL bytes; export it again as a CSV text file.")
     return content.lstrip("\ufeff")

@@ -95,7 +95,9 @@ def test_a_redelivered_import_resumes_after_the_last_batch(store, segment, monke
     )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.binary(max_size=300) | st.text(max_size=300).map(str.encode))
 def test_no_file_content_crashes_the_import(segment, raw):
     try:
@@ -104,4 +106,6 @@ def test_no_file_content_crashes_the_import(segment, raw):
         return
     result = run_import(segment_import.pk)
     assert result.status == JobStatus.DONE
-    assert result.added + result.already_members + result.unknown + result.invalid == result.rows_done
+    assert (
+        result.added + result.already_members + result.unknown + result.invalid == result.rows_done
+    )
