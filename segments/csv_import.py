@@ -21,7 +21,7 @@ from django.utils import timezone
 from .actions import SegmentError, _enqueue, add_customers_to_segment, customers_by_email
 from .models import JobStatus, MembershipSource, Segment, SegmentImport, SegmentImportProblem
 
-BATCH_SIZE = 2000
+BATCH_SIZE = 5000
 MAX_BYTES = 64 * 1024 * 1024
 _validate_email = EmailValidator()
 
@@ -117,7 +117,7 @@ def _rows(text: str) -> Iterator[tuple[int, str | None, str]]:
 
 def run_import(import_id: int) -> SegmentImport:
     """Apply the import in batches, resuming after the rows already done."""
-    segment_import = SegmentImport.objects.select_related("segment", "uploaded_by").get(
+    segment_import = SegmentImport.objects.select_related("segment__store", "uploaded_by").get(
         pk=import_id
     )
     if segment_import.status in {JobStatus.DONE, JobStatus.FAILED}:
