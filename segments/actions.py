@@ -259,7 +259,13 @@ def delete_segment(segment: Segment, *, acting_user=None) -> None:
     usages = segment_usages(segment)
     if usages:
         raise SegmentInUse(usages)
-    segment.delete()
+    with transaction.atomic():
+        # Members and history can be millions of rows: delete them set-based, not through the
+        # ORM's collector, which would load them; the segment's other rows follow by cascade.
+        with connection.cursor() as cursor:
+            for table in (SegmentHistory._meta.db_table, SegmentMembership._meta.db_table):
+                cursor.execute(f"DELETE FROM {table} WHERE segment_id = %s", [segment.pk])
+        segment.delete()
 
 
 def request_recompute(segment: Segment, *, trigger: str) -> SegmentCalculation:

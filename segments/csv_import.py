@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -215,3 +215,18 @@ def import_report_rows(segment_import: SegmentImport) -> Iterator[list[str]]:
     )
     for line, email, outcome, message in problems.iterator(chunk_size=2000):
         yield [str(line), email, outcome, message]
+
+
+def requeue_stuck_imports(older_than) -> list[int]:
+    """Queue again the imports that stopped moving (a lost message); they resume where they were."""
+    stuck = list(
+        SegmentImport.objects.filter(
+            status__in=[JobStatus.QUEUED, JobStatus.RUNNING], created_at__lt=older_than
+        )
+        .filter(models.Q(heartbeat_at__isnull=True) | models.Q(heartbeat_at__lt=older_than))
+        .values_list("pk", flat=True)
+    )
+    SegmentImport.objects.filter(pk__in=stuck).update(heartbeat_at=timezone.now())
+    for pk in stuck:
+        _enqueue("segments.run_import", pk)
+    return stuck

@@ -266,8 +266,7 @@ class SegmentViewSet(StoreScopedModelViewSet):
             )
         try:
             validate_rule(rule)
-            if connection.vendor == "postgresql":
-                compile_for_store(rule, self.store)  # segment names resolve in this store
+            compile_for_store(rule, self.store)  # segment names resolve in this store
         except RuleError as exc:
             return Response(_rule_errors(exc), status=status.HTTP_400_BAD_REQUEST)
         return Response({"valid": True})

@@ -6,6 +6,7 @@ redelivered one resumes after its last committed batch.
 """
 
 from celery import shared_task
+from django.utils import timezone
 
 from .. import actions, csv_import, recompute
 from ..domain import DomainEvent
@@ -47,5 +48,7 @@ def recompute_dynamic_segments() -> int:
 
 @shared_task(name="scheduled.sweep_stuck_segment_calculations")
 def sweep_stuck_segment_calculations() -> int:
-    """Restart recomputes that stopped moving."""
-    return len(recompute.sweep_stuck_calculations())
+    """Restart recomputes and imports that stopped moving."""
+    restarted = recompute.sweep_stuck_calculations()
+    requeued = csv_import.requeue_stuck_imports(timezone.now() - recompute.stuck_after())
+    return len(restarted) + len(requeued)

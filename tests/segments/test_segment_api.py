@@ -219,3 +219,11 @@ def test_emails_with_nul_characters_are_reported_unknown_not_a_500(api, editor, 
     assert response.status_code in (200, 400)
     if response.status_code == 200:
         assert response.json()["added"] == []
+
+
+def test_deleting_a_segment_removes_its_members_and_history(api, editor, store):
+    make_customer(store, orders_count=5)
+    segment = dynamic_segment(store, "orders_count >= 3")
+    assert api(editor).delete(f"{BASE}{segment.pk}/").status_code == 204
+    assert not SegmentHistory.objects.filter(segment_id=segment.pk).exists()
+    assert not Segment.objects.filter(pk=segment.pk).exists()

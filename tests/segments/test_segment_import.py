@@ -109,3 +109,21 @@ def test_no_file_content_crashes_the_import(segment, raw):
     assert (
         result.added + result.already_members + result.unknown + result.invalid == result.rows_done
     )
+
+
+def test_a_stuck_import_is_queued_again_and_resumes(store, segment):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from segments.csv_import import requeue_stuck_imports
+
+    make_customer(store, email="a@example.com")
+    segment_import = start_import(segment, content="email\na@example.com\n")
+    SegmentImport.objects.filter(pk=segment_import.pk).update(
+        created_at=timezone.now() - timedelta(hours=1)
+    )
+    assert requeue_stuck_imports(timezone.now() - timedelta(minutes=10)) == [segment_import.pk]
+    # and it is not queued again while its fresh heartbeat is recent
+    assert requeue_stuck_imports(timezone.now() - timedelta(minutes=10)) == []
+    assert run_import(segment_import.pk).added == 1
