@@ -190,7 +190,7 @@ def run_calculation(calculation_id: int) -> SegmentCalculation:
             calculation_finished_at=finished,
             progress_done=total,
         )
-        SegmentCalculation.objects.filter(pk=calculation.pk).update(
+        SegmentCalculation.objects.filter(pk=calculation.pk, status=JobStatus.RUNNING).update(
             status=JobStatus.DONE if updated else JobStatus.SUPERSEDED,
             finished_at=finished,
             rows_done=total,
