@@ -135,7 +135,7 @@ def _announce_change(name: str, history: SegmentHistory, cause: domain.DomainEve
 # --- segments -------------------------------------------------------------------------------
 
 
-def _check_rule(store, rule: str, segment: Segment | None) -> None:
+def check_segment_rule(store, rule: str, segment: Segment | None) -> None:
     """Raise ``RuleError`` if the rule is bad for this store or would make a cycle of segments."""
     node = parse_rule(rule)
     compile_for_store(rule, store)  # fields, operators, values and segment names
@@ -174,7 +174,7 @@ def _check_rule(store, rule: str, segment: Segment | None) -> None:
                 stack.extend(refs.get(current, ()))
 
 
-def _check_name(store, name: str, segment: Segment | None) -> str:
+def check_segment_name(store, name: str, segment: Segment | None) -> str:
     name = (name or "").strip()
     if not name:
         raise SegmentError("A segment needs a name.")
@@ -202,13 +202,13 @@ def create_segment(
         raise SegmentError(f"Unknown kind '{kind}'.")
     rule = (rule or "").strip()
     if kind == Segment.Kind.DYNAMIC:
-        _check_rule(store, rule, None)
+        check_segment_rule(store, rule, None)
     elif rule:
         raise SegmentError("A static segment has no rule; choose the dynamic kind.")
     with transaction.atomic():
         segment = Segment.objects.create(
             store=store,
-            name=_check_name(store, name, None),
+            name=check_segment_name(store, name, None),
             kind=kind,
             rule=rule,
             description=description or "",
@@ -233,14 +233,14 @@ def update_segment(
         raise SegmentError("A segment's kind cannot change; create a new segment instead.")
     changes: dict = {}
     if name is not None and name.strip() != segment.name:
-        changes["name"] = _check_name(segment.store, name, segment)
+        changes["name"] = check_segment_name(segment.store, name, segment)
     if description is not None:
         changes["description"] = description
     rule_changed = rule is not None and rule.strip() != segment.rule
     if rule_changed:
         if segment.kind != Segment.Kind.DYNAMIC:
             raise SegmentError("A static segment has no rule; choose the dynamic kind.")
-        _check_rule(segment.store, rule.strip(), segment)
+        check_segment_rule(segment.store, rule.strip(), segment)
         changes["rule"] = rule.strip()
     with transaction.atomic():
         if rule_changed:
@@ -289,11 +289,11 @@ def request_recompute(segment: Segment, *, trigger: str) -> SegmentCalculation:
         Segment.objects.filter(pk=locked.pk, status__in=["idle", "done", "failed"]).update(
             status=Segment.Status.QUEUED
         )
-        transaction.on_commit(lambda: _enqueue("segments.recompute", calculation.pk))
+        transaction.on_commit(lambda: enqueue("segments.recompute", calculation.pk))
     return calculation
 
 
-def _enqueue(task_name: str, *args) -> None:
+def enqueue(task_name: str, *args) -> None:
     """Send a task; a broker outage is logged, and the periodic sweeps pick the work up."""
     from config.celery import app
 
@@ -386,7 +386,7 @@ SELECT (SELECT coalesce(array_agg(c.id), '{{}}') FROM {customer} c
 """
 
 
-def _tables() -> dict[str, str]:
+def segment_tables() -> dict[str, str]:
     return {
         "customer": Customer._meta.db_table,
         "member": SegmentMembership._meta.db_table,
@@ -411,13 +411,13 @@ def _bulk_change(segment, customer_ids, *, add: bool, source, reference, acting_
         "user": getattr(acting_user, "pk", None),
     }
     if connection.vendor == "postgresql":
-        sql = (_BULK_ADD_SQL if add else _BULK_REMOVE_SQL).format(**_tables())
+        sql = (_BULK_ADD_SQL if add else _BULK_REMOVE_SQL).format(**segment_tables())
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(sql, params)
             known, changed, first_id, last_id = cursor.fetchone()
             if first_id is not None:
                 transaction.on_commit(
-                    lambda: _enqueue(
+                    lambda: enqueue(
                         "segments.announce_history", segment.pk, reference[:200], first_id, last_id
                     )
                 )

@@ -18,9 +18,9 @@ def evaluate_segments_after_event(sender, event, **kwargs) -> None:
     """Queue the incremental evaluation of the event's customer (receivers only enqueue)."""
     if event.name not in EVALUATE_ON or event.customer_id is None:
         return
-    from .actions import _enqueue
+    from .actions import enqueue
 
-    _enqueue("segments.evaluate_customer", event.store_id, event.customer_id, event.as_dict())
+    enqueue("segments.evaluate_customer", event.store_id, event.customer_id, event.as_dict())
 
 
 class SegmentsConfig(AppConfig):

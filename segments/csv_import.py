@@ -18,7 +18,7 @@ from django.db import models, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from .actions import SegmentError, _enqueue, add_customers_to_segment, customers_by_email
+from .actions import SegmentError, add_customers_to_segment, customers_by_email, enqueue
 from .models import JobStatus, MembershipSource, Segment, SegmentImport, SegmentImportProblem
 
 BATCH_SIZE = 5000
@@ -81,7 +81,7 @@ def start_import(segment: Segment, *, content: bytes | str, filename: str = "", 
             uploaded_by=acting_user,
             rows_total=rows_total,
         )
-        transaction.on_commit(lambda: _enqueue("segments.run_import", segment_import.pk))
+        transaction.on_commit(lambda: enqueue("segments.run_import", segment_import.pk))
     return segment_import
 
 
@@ -228,5 +228,5 @@ def requeue_stuck_imports(older_than) -> list[int]:
     )
     SegmentImport.objects.filter(pk__in=stuck).update(heartbeat_at=timezone.now())
     for pk in stuck:
-        _enqueue("segments.run_import", pk)
+        enqueue("segments.run_import", pk)
     return stuck

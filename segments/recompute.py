@@ -24,7 +24,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from . import domain
-from .actions import _enqueue, _tables, request_recompute
+from .actions import enqueue, request_recompute, segment_tables
 from .models import JobStatus, Segment, SegmentCalculation, SegmentHistory, Store
 from .rules import RuleError, compile_rule, context_for, validate_rule
 from .rules.ast import Node
@@ -91,7 +91,7 @@ FROM hist
 def diff_statement(rule_sql: str, rule_params: list, *, store_id, segment_id, reference, lo, hi):
     """Return ``(sql, params)`` of the statement writing one id range's diff with history."""
     now = timezone.now()
-    sql = _DIFF_SQL.format(rule=rule_sql, **_tables())
+    sql = _DIFF_SQL.format(rule=rule_sql, **segment_tables())
     params = [
         *rule_params, store_id, lo, hi,
         store_id, segment_id, reference, now, segment_id,
@@ -142,7 +142,8 @@ def run_calculation(calculation_id: int) -> SegmentCalculation:
     now = timezone.now()
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT min(id), max(id), count(*) FROM {_tables()['customer']} WHERE store_id = %s",
+            f"SELECT min(id), max(id), count(*) FROM {segment_tables()['customer']}"
+            " WHERE store_id = %s",
             [store.pk],
         )
         low, high, total = cursor.fetchone()
@@ -239,7 +240,7 @@ def _apply_range(calculation, rule_sql, rule_params, reference, lo, hi) -> None:
         if first_id is not None:
             segment_id = calculation.segment_id
             transaction.on_commit(
-                lambda: _enqueue(
+                lambda: enqueue(
                     "segments.announce_history", segment_id, reference, first_id, last_id
                 )
             )
@@ -333,7 +334,7 @@ def evaluate_customer(
     )
     if not evaluated:
         return Evaluation([], [])
-    tables = _tables()
+    tables = segment_tables()
     query = (
         f"SELECT ARRAY(SELECT m.segment_id FROM {tables['member']} m WHERE m.customer_id = c.id), "
         + ", ".join(columns)
@@ -432,6 +433,6 @@ def sweep_stuck_calculations() -> list[int]:
                 added=calculation.added,
                 removed=calculation.removed,
             )
-            transaction.on_commit(lambda pk=fresh.pk: _enqueue("segments.recompute", pk))
+            transaction.on_commit(lambda pk=fresh.pk: enqueue("segments.recompute", pk))
             restarted.append(fresh.pk)
     return restarted

@@ -83,10 +83,12 @@ class SegmentForm(forms.ModelForm):
         if store is None:
             return data
         try:
-            actions._check_name(store, data.get("name", ""), self.instance.pk and self.instance)
+            actions.check_segment_name(
+                store, data.get("name", ""), self.instance.pk and self.instance
+            )
             rule = (data.get("rule") or "").strip()
             if data.get("kind") == Segment.Kind.DYNAMIC:
-                actions._check_rule(store, rule, self.instance.pk and self.instance or None)
+                actions.check_segment_rule(store, rule, self.instance.pk and self.instance or None)
             elif rule:
                 self.add_error("rule", "A static segment has no rule; choose the dynamic kind.")
         except RuleError as exc:
