@@ -1,10 +1,18 @@
 """Segments through a real Celery worker: a rule edit recomputes, an order event re-evaluates."""
 
+import re
+
 from django.db import transaction
 
 from segments import domain
 from segments.actions import create_segment, update_segment
-from segments.models import Customer, Segment, SegmentMembership
+from segments.models import (
+    Customer,
+    Segment,
+    SegmentCalculation,
+    SegmentHistory,
+    SegmentMembership,
+)
 from tests.fixtures.factories import make_customer
 from tests.fixtures.worker import wait_until
 
@@ -13,7 +21,7 @@ def test_worker_recomputes_after_edits_and_evaluates_after_order_events(
     celery_worker_process, store
 ):
     # given a worker on the segments queue and customers
-    celery_worker_process(queues="segments")
+    worker = celery_worker_process(queues="segments")
     big = make_customer(store, email="big@example.com", orders_count=5)
     small = make_customer(store, email="small@example.com", orders_count=1)
     # when a dynamic segment is created, then the worker computes it
@@ -25,6 +33,17 @@ def test_worker_recomputes_after_edits_and_evaluates_after_order_events(
     assert set(
         SegmentMembership.objects.filter(segment=segment).values_list("customer", flat=True)
     ) == {big.pk}
+    # when the same recompute message is delivered again, then nothing changes
+    from config.celery import app
+
+    history = SegmentHistory.objects.filter(segment=segment).count()
+    first = SegmentCalculation.objects.get(segment=segment)
+    app.send_task("segments.recompute", args=[first.pk])
+    wait_until(
+        lambda: len(re.findall(r"segments\.recompute\[[^\]]+\] succeeded", worker.output())) == 2,
+        message="the redelivered recompute did not run",
+    )
+    assert SegmentHistory.objects.filter(segment=segment).count() == history
     # when the rule is edited, then the new version is computed
     update_segment(segment, rule="orders_count >= 1")
     wait_until(
