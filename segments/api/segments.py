@@ -155,6 +155,33 @@ class SegmentFilter(django_filters.FilterSet):
         fields = ["kind", "status"]
 
 
+class MembershipFilter(django_filters.FilterSet):
+    email = django_filters.CharFilter(field_name="customer__email", lookup_expr="icontains")
+    source = django_filters.ChoiceFilter(choices=MembershipSource.choices)
+
+    class Meta:
+        model = SegmentMembership
+        fields = ["email", "source"]
+
+
+class HistoryFilter(django_filters.FilterSet):
+    email = django_filters.CharFilter(field_name="customer__email", lookup_expr="iexact")
+    customer = django_filters.NumberFilter(field_name="customer_id")
+    at_after = django_filters.IsoDateTimeFilter(field_name="at", lookup_expr="gte")
+    at_before = django_filters.IsoDateTimeFilter(field_name="at", lookup_expr="lt")
+
+    class Meta:
+        model = SegmentHistory
+        fields = ["action", "source", "email", "customer"]
+
+
+def _filtered(filterset_class, request, queryset):
+    filterset = filterset_class(request.query_params, queryset=queryset, request=request)
+    if not filterset.is_valid():
+        raise ValidationError(filterset.errors)
+    return filterset.qs
+
+
 def _rule_errors(exc: RuleError) -> dict:
     return {"valid": False, "errors": [p.as_dict() for p in exc.problems]}
 
@@ -214,7 +241,10 @@ class SegmentViewSet(StoreScopedModelViewSet):
 
     @extend_schema(
         methods=["GET"],
-        parameters=[OpenApiParameter("email", str, description="Part of the member's email")],
+        parameters=[
+            OpenApiParameter("email", str, description="Part of the member's email"),
+            OpenApiParameter("source", str, enum=MembershipSource.values),
+        ],
         responses=MembershipSerializer(many=True),
     )
     @extend_schema(
@@ -224,7 +254,7 @@ class SegmentViewSet(StoreScopedModelViewSet):
     def members(self, request, *args, **kwargs):
         segment = self.get_object()
         if request.method == "GET":
-            rows = segment_members(segment, request.query_params.get("email", ""))
+            rows = _filtered(MembershipFilter, request, segment_members(segment))
             page = self.paginate_queryset(rows)
             return self.get_paginated_response(MembershipSerializer(page, many=True).data)
         body = MembersChangeSerializer(data=request.data)
@@ -314,10 +344,21 @@ class SegmentViewSet(StoreScopedModelViewSet):
             headers={"Location": url},
         )
 
-    @extend_schema(responses=HistorySerializer(many=True))
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("action", str, enum=SegmentHistory.Action.values),
+            OpenApiParameter("source", str, enum=MembershipSource.values),
+            OpenApiParameter("email", str, description="The customer's email (exact)"),
+            OpenApiParameter("customer", int),
+            OpenApiParameter("at_after", str, description="ISO date-time"),
+            OpenApiParameter("at_before", str, description="ISO date-time"),
+        ],
+        responses=HistorySerializer(many=True),
+    )
     @action(detail=True, methods=["get"], filterset_class=None)
     def history(self, request, *args, **kwargs):
-        rows = segment_history(self.store, segment=self.get_object())
+        segment = self.get_object()
+        rows = _filtered(HistoryFilter, request, segment_history(self.store, segment=segment))
         page = self.paginate_queryset(rows)
         return self.get_paginated_response(HistorySerializer(page, many=True).data)
 

@@ -227,3 +227,14 @@ def test_deleting_a_segment_removes_its_members_and_history(api, editor, store):
     assert api(editor).delete(f"{BASE}{segment.pk}/").status_code == 204
     assert not SegmentHistory.objects.filter(segment_id=segment.pk).exists()
     assert not Segment.objects.filter(pk=segment.pk).exists()
+
+
+def test_history_filters_by_action_and_email(api, viewer, store):
+    customer = make_customer(store, email="Who@Example.com", orders_count=5)
+    segment = dynamic_segment(store, "orders_count >= 3")
+    client = api(viewer)
+    url = f"{BASE}{segment.pk}/history/"
+    assert client.get(url, {"action": "removed"}).json()["count"] == 0
+    rows = client.get(url, {"email": "who@example.com"}).json()["results"]
+    assert [r["customer_id"] for r in rows] == [customer.pk]
+    assert client.get(url, {"action": "nonsense"}).status_code == 400
