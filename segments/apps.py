@@ -1,21 +1,28 @@
 from django.apps import AppConfig
 
+from . import domain
+
 # Events after which a customer's figures may have changed: their segments are re-evaluated.
-EVALUATE_ON = {
-    "order_processed",
-    "order_cancelled",
-    "subscription_created",
-    "subscription_updated",
-    "subscription_cancelled",
-    "subscription_activated",
-    "upcoming_order_scheduled",
-    "charge_failed",
-    "customer_updated",
-}
+EVALUATE_ON = frozenset(
+    {
+        domain.ORDER_PROCESSED,
+        domain.ORDER_CANCELLED,
+        domain.SUBSCRIPTION_CREATED,
+        domain.SUBSCRIPTION_UPDATED,
+        domain.SUBSCRIPTION_CANCELLED,
+        domain.SUBSCRIPTION_ACTIVATED,
+        domain.UPCOMING_ORDER_SCHEDULED,
+        domain.CHARGE_FAILED,
+        domain.CUSTOMER_UPDATED,
+    }
+)
 
 
 def evaluate_segments_after_event(sender, event, **kwargs) -> None:
-    """Queue the incremental evaluation of the event's customer (receivers only enqueue)."""
+    """Queue the incremental evaluation of the event's customer (receivers only enqueue).
+
+    A broker outage is logged and swallowed: the periodic full recompute is the safety net.
+    """
     if event.name not in EVALUATE_ON or event.customer_id is None:
         return
     from .actions import enqueue
@@ -28,6 +35,4 @@ class SegmentsConfig(AppConfig):
     verbose_name = "Stores, customers and segments"
 
     def ready(self) -> None:
-        from .domain import domain_event
-
-        domain_event.connect(evaluate_segments_after_event, dispatch_uid="segments-evaluate")
+        domain.domain_event.connect(evaluate_segments_after_event, dispatch_uid="segments-evaluate")

@@ -210,12 +210,22 @@ def test_incremental_evaluation_removes_a_customer_who_no_longer_matches(store):
 
 
 def test_order_event_receiver_queues_the_evaluation(store, customer):
-    # given the broker is reachable, when an order event is announced, the receiver enqueues
-    # (it never raises, even when the broker is not reachable)
+    # given an empty segments queue on the real broker
+    from config.celery import app
+
+    with app.connection_for_write() as conn:
+        conn.default_channel.queue_purge("segments")
+    # when an order event and a segment event are received
     event = domain.DomainEvent("order_processed", store.pk, customer.pk, key="inbound:9")
     evaluate_segments_after_event(sender=None, event=event)
     ignored = domain.DomainEvent("customer_entered_segment", store.pk, customer.pk, key="x")
     evaluate_segments_after_event(sender=None, event=ignored)
+    # then exactly one evaluation is queued, for the order's customer
+    with app.connection_for_write() as conn:
+        message = conn.default_channel.basic_get("segments", no_ack=True)
+        assert message is not None
+        assert message.headers["task"] == "segments.evaluate_customer"
+        assert conn.default_channel.basic_get("segments", no_ack=True) is None
 
 
 def test_sqlite_is_refused_with_a_clear_error(store, monkeypatch):
