@@ -26,7 +26,7 @@ from django.utils import timezone
 from . import domain
 from .actions import enqueue, request_recompute, segment_tables
 from .models import JobStatus, Segment, SegmentCalculation, SegmentHistory, Store
-from .rules import RuleError, compile_rule, context_for, validate_rule
+from .rules import RuleError, compile_rule, context_for, referenced_segments, validate_rule
 from .rules.ast import Node
 
 logger = logging.getLogger(__name__)
@@ -276,8 +276,19 @@ RETURNING id, segment_id, action
 """
 
 
+MAX_DEPENDENCY_PASSES = 4
+
+
+@dataclass(frozen=True)
+class _Column:
+    segment_id: int
+    sql: str
+    params: tuple
+    depends_on: frozenset[int]  # segments whose membership the rule tests
+
+
 @lru_cache(maxsize=256)
-def _compiled_columns(store_id, tz_name, today, segments) -> tuple[list, list, list]:
+def _compiled_columns(store_id, tz_name, today, segments) -> tuple[_Column, ...]:
     """Compile every dynamic rule of a store to a boolean column, cached until anything changes.
 
     The key holds every segment's id, name, kind and rule and the store's today, so an edit, a
@@ -285,18 +296,22 @@ def _compiled_columns(store_id, tz_name, today, segments) -> tuple[list, list, l
     """
     store = Store(pk=store_id, timezone=tz_name)
     ctx = context_for(store, [(sid, name) for sid, name, _kind, _rule in segments])
-    columns, params, evaluated = [], [], []
+    columns = []
     for sid, _name, kind, rule in segments:
         if kind != Segment.Kind.DYNAMIC:
             continue
         try:
-            sql, rule_params = compile_rule(_parsed(rule), ctx)
+            node = _parsed(rule)
+            sql, rule_params = compile_rule(node, ctx)
         except RuleError:
             continue
-        columns.append(f"({sql})")
-        params.extend(rule_params)
-        evaluated.append(sid)
-    return columns, params, evaluated
+        depends_on = frozenset(
+            ctx.segments[v.text.strip().lower()]
+            for v in referenced_segments(node)
+            if v.text.strip().lower() in ctx.segments
+        )
+        columns.append(_Column(sid, f"({sql})", tuple(rule_params), depends_on))
+    return tuple(columns)
 
 
 @dataclass
@@ -312,6 +327,8 @@ def evaluate_customer(
 
     One query loads the store's segments, one evaluates every rule as a boolean column next to
     the customer's current memberships, and one statement applies the diff with its history.
+    Rules that test membership of a segment this evaluation changed are evaluated once more
+    (two more queries per level of such dependencies, none when there are none).
     """
     if connection.vendor != "postgresql":
         logger.info("Incremental segment evaluation skipped: it needs PostgreSQL")
@@ -321,39 +338,52 @@ def evaluate_customer(
             "id", "name", "kind", "rule", "store__timezone"
         )
     )
-    dynamic = [(sid, rule) for sid, _n, kind, rule, _tz in segments if kind == "dynamic"]
-    if not dynamic:
+    if not any(kind == Segment.Kind.DYNAMIC for _i, _n, kind, _r, _tz in segments):
         return Evaluation([], [])
     tz_name = segments[0][4]
     today = timezone.localdate(timezone.now(), Store(timezone=tz_name).tzinfo)
-    columns, params, evaluated = _compiled_columns(
+    all_columns = _compiled_columns(
         store_id,
         tz_name,
         today,
         tuple((sid, name, kind, rule) for sid, name, kind, rule, _ in segments),
     )
-    if not evaluated:
-        return Evaluation([], [])
+    result = Evaluation([], [])
+    columns = all_columns
+    for _ in range(MAX_DEPENDENCY_PASSES):
+        if not columns:
+            break
+        entered, left = _evaluate_pass(store_id, customer_id, columns, cause)
+        result.entered += entered
+        result.left += left
+        changed = set(entered) | set(left)
+        columns = tuple(c for c in all_columns if c.depends_on & changed)
+    return result
+
+
+def _evaluate_pass(store_id, customer_id, columns, cause) -> tuple[list[int], list[int]]:
     tables = segment_tables()
     query = (
         f"SELECT ARRAY(SELECT m.segment_id FROM {tables['member']} m WHERE m.customer_id = c.id), "
-        + ", ".join(columns)
+        + ", ".join(c.sql for c in columns)
         + f" FROM {tables['customer']} c WHERE c.id = %s AND c.store_id = %s"
     )
+    params = [p for c in columns for p in c.params]
     with connection.cursor() as cursor:
         cursor.execute(query, [*params, customer_id, store_id])
         row = cursor.fetchone()
     if row is None:
-        return Evaluation([], [])
+        return [], []
     current = set(row[0])
-    enter = [
-        sid for sid, match in zip(evaluated, row[1:], strict=True) if match and sid not in current
-    ]
-    leave = [
-        sid for sid, match in zip(evaluated, row[1:], strict=True) if not match and sid in current
-    ]
+    matches = zip((c.segment_id for c in columns), row[1:], strict=True)
+    enter, leave = [], []
+    for sid, match in matches:
+        if match and sid not in current:
+            enter.append(sid)
+        elif not match and sid in current:
+            leave.append(sid)
     if not enter and not leave:
-        return Evaluation([], [])
+        return [], []
     reference = f"event:{cause.key}"[:200] if cause is not None else "evaluation"
     with connection.cursor() as cursor:
         cursor.execute(
@@ -382,8 +412,9 @@ def evaluate_customer(
                 name=name, store_id=store_id, customer_id=customer_id, key=key, data=data
             )
         domain.announce(event)
-    return Evaluation(
-        [s for _h, s, a in written if a == "added"], [s for _h, s, a in written if a == "removed"]
+    return (
+        [s for _h, s, a in written if a == "added"],
+        [s for _h, s, a in written if a == "removed"],
     )
 
 

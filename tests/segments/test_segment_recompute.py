@@ -244,3 +244,16 @@ def test_time_travel_changes_relative_rules(store):
     with time_machine.travel(timezone.now() + timedelta(days=45)):
         run_calculation(request_recompute(segment, trigger="manual").pk)
     assert member_emails(segment) == set()
+
+
+def test_incremental_evaluation_follows_segments_that_test_other_segments(store):
+    # given a segment whose rule tests membership of another dynamic segment
+    customer = make_customer(store, orders_count=0)
+    base = dynamic_segment(store, "orders_count >= 3", name="Loyal")
+    derived = dynamic_segment(store, "segment = 'Loyal' AND email_domain = 'example.com'")
+    # when the customer starts matching the base segment
+    Customer.objects.filter(pk=customer.pk).update(orders_count=4)
+    result = evaluate_customer(store.pk, customer.pk)
+    # then they enter both, the derived one in a second pass of the same evaluation
+    assert result.entered == [base.pk, derived.pk]
+    assert member_emails(derived) == {customer.email}
