@@ -139,6 +139,8 @@ def check_segment_rule(store, rule: str, segment: Segment | None) -> None:
     """Raise ``RuleError`` if the rule is bad for this store or would make a cycle of segments."""
     node = parse_rule(rule)
     compile_for_store(rule, store)  # fields, operators, values and segment names
+    if segment is None:  # a new segment: nothing refers to it yet, so no cycle is possible
+        return
     segments = list(Segment.objects.filter(store=store).values_list("id", "name", "kind", "rule"))
     keys = {str(i): i for i, *_ in segments} | {n.strip().lower(): i for i, n, *_ in segments}
     refs: dict[int, set[int]] = {}
@@ -152,8 +154,6 @@ def check_segment_rule(store, rule: str, segment: Segment | None) -> None:
         refs[seg_id] = {
             keys[v.text.strip().lower()] for v in values if v.text.strip().lower() in keys
         }
-    if segment is None:
-        return
     for value in referenced_segments(node):
         start = keys[value.text.strip().lower()]
         seen, stack = set(), [start]
@@ -234,6 +234,11 @@ def update_segment(
     changes: dict = {}
     if name is not None and name.strip() != segment.name:
         changes["name"] = check_segment_name(segment.store, name, segment)
+        by_name = [u for u in segment_usages(segment) if u.startswith("Segment '")]
+        if by_name and changes["name"].lower() != segment.name.strip().lower():
+            raise SegmentError(
+                "Renaming would break the rules that name this segment: " + "; ".join(by_name)
+            )
     if description is not None:
         changes["description"] = description
     rule_changed = rule is not None and rule.strip() != segment.rule

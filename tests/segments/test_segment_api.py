@@ -238,3 +238,11 @@ def test_history_filters_by_action_and_email(api, viewer, store):
     rows = client.get(url, {"email": "who@example.com"}).json()["results"]
     assert [r["customer_id"] for r in rows] == [customer.pk]
     assert client.get(url, {"action": "nonsense"}).status_code == 400
+
+
+def test_a_segment_named_by_another_rule_cannot_be_renamed(api, editor, store):
+    base = dynamic_segment(store, "orders_count >= 3", name="Base")
+    dynamic_segment(store, "segment = 'Base'", name="Derived")
+    response = api(editor).patch(f"{BASE}{base.pk}/", {"name": "Renamed"}, format="json")
+    assert response.status_code == 400
+    assert "Derived" in response.json()["detail"]
