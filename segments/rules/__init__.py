@@ -3,6 +3,22 @@
 ``validate_rule(text)`` parses and checks a rule; ``compile_for_store(text, store)`` returns the SQL
 condition on a customer row for that store (its time zone, its segments). Every problem is a
 ``RuleError`` whose problems name a line and a column.
+
+The language, in short (keywords in any case)::
+
+    orders_count >= 3 AND total_spent > 100 AND last_order_date > -90d
+    tags CONTAINS 'vip' OR NOT (email_domain = 'example.com')
+    total_spent BETWEEN 50 AND 200
+    first_order_date IS NULL
+    subscription_status CONTAINS 'active' AND next_charge_date <= +7d
+    segment = 'Top Customers'          (or segment = 12; cycles are refused)
+
+Fields come from ``segments.fields.CUSTOMER_FIELDS``. Numbers and money take ``= != < <= > >=``,
+``BETWEEN`` and ``IS [NOT] NULL``; dates take the same with ``2026-01-31``, ``today`` or a relative
+``-30d`` / ``+2w`` / ``-3m`` / ``-1y``, as whole days in the store's time zone; text takes ``=``,
+``!=`` and ``[NOT] CONTAINS`` (case-insensitive); lists (``tags``, ``products_purchased``,
+``subscription_status``) take ``[NOT] CONTAINS``. A comparison with a missing value is false, so
+``NOT last_order_date > -90d`` includes customers who never ordered.
 """
 
 from __future__ import annotations
