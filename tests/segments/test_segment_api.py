@@ -246,3 +246,32 @@ def test_a_segment_named_by_another_rule_cannot_be_renamed(api, editor, store):
     response = api(editor).patch(f"{BASE}{base.pk}/", {"name": "Renamed"}, format="json")
     assert response.status_code == 400
     assert "Derived" in response.json()["detail"]
+
+
+def test_every_segment_endpoint_hides_another_stores_segment(api, other_owner, store):
+    # given a segment of store A with a calculation, and the owner of store B
+    segment = dynamic_segment(store, "orders_count >= 1")
+    calculation = SegmentCalculation.objects.get(segment=segment)
+    client = api(other_owner)
+    own = "/api/v1/stores/store-b/"
+    # when B asks for A's objects through B's store, or through A's store, then 404
+    for url in [
+        f"{own}segments/{segment.pk}/",
+        f"{own}segments/{segment.pk}/history/",
+        f"{own}segments/{segment.pk}/members/",
+        f"{own}segment-calculations/{calculation.pk}/",
+        f"{BASE}{segment.pk}/",
+        f"{BASE}",
+        "/api/v1/stores/store-a/segment-calculations/",
+    ]:
+        assert client.get(url).status_code == 404, url
+    assert (
+        client.patch(f"{own}segments/{segment.pk}/", {"name": "x"}, format="json").status_code
+        == 404
+    )
+    assert client.delete(f"{own}segments/{segment.pk}/").status_code == 404
+    assert (
+        client.post(f"{BASE}preview/", {"rule": "orders_count > 0"}, format="json").status_code
+        == 404
+    )
+    assert client.get(f"{own}segment-calculations/").json()["results"] == []
