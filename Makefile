@@ -5,12 +5,14 @@ PYTHON ?= $(shell command -v python3.12 2>/dev/null || echo python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
 
 # The tests run on the local PostgreSQL and Redis unless told otherwise.
 TEST_DATABASE_URL ?= $(or $(DATABASE_URL),postgres://postgres@127.0.0.1:5432/subexp)
 TEST_BROKER_URL ?= $(or $(CELERY_BROKER_URL),redis://127.0.0.1:6379/0)
 
-.PHONY: setup run test lint format bench migrate seed worker beat web clean
+.PHONY: setup frontend run test lint format bench migrate seed worker beat web clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,19 +33,22 @@ migrate: setup
 seed: migrate
 	$(PY) manage.py seed_demo
 
-# Embedded defaults: SQLite and a file-based Celery broker; web, worker and beat in one go.
+# Embedded defaults (unless DATABASE_URL / CELERY_BROKER_URL are set): an SQLite file and a
+# filesystem Celery broker under var/; web, and a worker with beat embedded, in one go.
 run: seed
 	@echo ""
-	@echo "  Admin:     http://127.0.0.1:8000/admin/"
-	@echo "  API docs:  http://127.0.0.1:8000/api/docs/"
-	@echo "  Log in as: staff / demo-password   (merchant users: owner, editor, viewer; same password)"
+	@echo "  Admin:     http://$(HOST):$(PORT)/admin/   (store \"Demo Coffee Co\", slug demo)"
+	@echo "  API docs:  http://$(HOST):$(PORT)/api/docs/"
+	@echo "  Log in as: staff / demo-password   (Django staff: the admin)"
+	@echo "  Merchant users: owner, editor, viewer / demo-password"
+	@echo "  API token: $(PY) manage.py create_api_token owner"
 	@echo ""
 	@trap 'kill 0' INT TERM EXIT; \
 	$(VENV)/bin/celery -A config worker -B -l info -Q default,ingest,segments,experiences,scheduled -c 2 & \
-	$(PY) manage.py runserver 127.0.0.1:8000 --noreload
+	$(PY) manage.py runserver $(HOST):$(PORT) --noreload
 
 web: setup
-	$(VENV)/bin/gunicorn config.wsgi -b 127.0.0.1:8000 -w 2
+	$(VENV)/bin/gunicorn config.wsgi -b $(HOST):$(PORT) -w 2
 
 worker: setup
 	$(VENV)/bin/celery -A config worker -l info -Q default,ingest,segments,experiences,scheduled
@@ -52,6 +57,7 @@ beat: setup
 	$(VENV)/bin/celery -A config beat -l info
 
 test: setup
+	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m config.ensure_database
 	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) \
 		$(PY) -m pytest -q $(PYTEST_ARGS)
 

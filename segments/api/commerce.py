@@ -2,6 +2,7 @@
 and the list of the caller's stores."""
 
 import django_filters
+from django.db import models
 from rest_framework import generics, serializers
 
 from ..models import Customer, Order, OrderLine, Store, Subscription, UpcomingOrder
@@ -144,6 +145,15 @@ class UpcomingOrderSerializer(serializers.ModelSerializer):
         ]
 
 
+class StrictBooleanFilter(django_filters.TypedChoiceFilter):
+    """A true/false filter that refuses anything else with a 400 (the stock one ignores it)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("choices", [("true", "true"), ("false", "false")])
+        kwargs.setdefault("coerce", lambda value: value == "true")
+        super().__init__(*args, **kwargs)
+
+
 class CustomerFilter(django_filters.FilterSet):
     email = django_filters.CharFilter(field_name="email", lookup_expr="iexact")
     email_contains = django_filters.CharFilter(field_name="email", lookup_expr="icontains")
@@ -158,6 +168,8 @@ class CustomerFilter(django_filters.FilterSet):
     last_order_before = django_filters.IsoDateTimeFilter(
         field_name="last_order_at", lookup_expr="lt"
     )
+
+    accepts_marketing = StrictBooleanFilter()
 
     class Meta:
         model = Customer
@@ -178,6 +190,7 @@ class OrderFilter(django_filters.FilterSet):
     class Meta:
         model = Order
         fields = ["type", "source", "is_subscription", "is_first_subscription_order"]
+        filter_overrides = {models.BooleanField: {"filter_class": StrictBooleanFilter}}
 
 
 class SubscriptionFilter(django_filters.FilterSet):
@@ -191,6 +204,7 @@ class SubscriptionFilter(django_filters.FilterSet):
     class Meta:
         model = Subscription
         fields = ["status", "product_id", "sku", "is_prepaid"]
+        filter_overrides = {models.BooleanField: {"filter_class": StrictBooleanFilter}}
 
 
 class UpcomingOrderFilter(django_filters.FilterSet):
