@@ -22,7 +22,9 @@ from django.test.utils import CaptureQueriesContext
 RULE = "orders_count >= 3 AND total_spent > 100 AND last_order_date > -90d"
 HAND_WHERE = (
     "c.orders_count >= 3 AND c.total_spent > 100"
-    " AND c.last_order_at >= date_trunc('day', now()) - interval '89 days'"
+    # "last_order_date > -90d": from the start of the day 89 days ago, in the store's zone
+    " AND c.last_order_at >= (date_trunc('day', now() AT TIME ZONE %(tz)s) - interval '89 days')"
+    " AT TIME ZONE %(tz)s"
 )
 
 
@@ -138,7 +140,7 @@ def hand_written_diff(store, segment) -> float:
         # One transaction, committed inside the timing: Django's foreign keys are checked at
         # commit (DEFERRABLE INITIALLY DEFERRED), which is part of the cost of writing rows.
         with transaction.atomic():
-            _sql(sql, {"store": store.pk, "seg": segment.pk})
+            _sql(sql, {"store": store.pk, "seg": segment.pk, "tz": store.timezone})
 
     seconds, _ = _timed(run)
     return seconds
