@@ -140,6 +140,9 @@ def hand_written_diff(store, segment) -> float:
         # One transaction, committed inside the timing: Django's foreign keys are checked at
         # commit (DEFERRABLE INITIALLY DEFERRED), which is part of the cost of writing rows.
         with transaction.atomic():
+            # The same planner setting as the product's diff (see segments.recompute): with
+            # fresh statistics a nested-loop anti-join over the matches can take minutes.
+            _sql("SET LOCAL enable_nestloop = off")
             _sql(sql, {"store": store.pk, "seg": segment.pk, "tz": store.timezone})
 
     seconds, _ = _timed(run)
