@@ -183,7 +183,29 @@ CELERY_TASK_ROUTES = {
     "scheduled.*": {"queue": "scheduled"},
 }
 # The beat schedule lives here (no database scheduler). Apps add their entries below.
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    # The transactional outbox: dispatch inbound events the broker never delivered.
+    "ingest-sweep": {
+        "task": "segments.ingest.sweep",
+        "schedule": 15.0,
+        "options": {"queue": "scheduled", "expires": 14},
+    },
+}
+
+# --- Inbound events (webhooks) --------------------------------------------------------------
+INGEST_BATCH_SIZE = int(os.environ.get("INGEST_BATCH_SIZE") or 100)
+INGEST_DRAIN_SECONDS = float(os.environ.get("INGEST_DRAIN_SECONDS") or 10)
+INGEST_MAX_ATTEMPTS = int(os.environ.get("INGEST_MAX_ATTEMPTS") or 5)
+INGEST_RETRY_BASE_SECONDS = float(os.environ.get("INGEST_RETRY_BASE_SECONDS") or 10)
+INGEST_RETRY_MAX_SECONDS = float(os.environ.get("INGEST_RETRY_MAX_SECONDS") or 600)
+INGEST_SWEEP_GRACE_SECONDS = float(os.environ.get("INGEST_SWEEP_GRACE_SECONDS") or 30)
+INGEST_SWEEP_MAX_WAKES = int(os.environ.get("INGEST_SWEEP_MAX_WAKES") or 2)
+INGEST_WAKE_FLAG_SECONDS = int(os.environ.get("INGEST_WAKE_FLAG_SECONDS") or 20)
+# Webhook requests leave the wake-up publish to a thread of the web process, batched this often.
+INGEST_WAKE_IN_BACKGROUND = env_bool("INGEST_WAKE_IN_BACKGROUND", True)
+INGEST_WAKE_COALESCE_SECONDS = float(os.environ.get("INGEST_WAKE_COALESCE_SECONDS") or 0.02)
+# Tests only: seconds a batch sleeps inside its transaction, so a test can kill a worker mid-task.
+INGEST_TEST_PAUSE_SECONDS = float(os.environ.get("INGEST_TEST_PAUSE_SECONDS") or 0)
 CELERY_BEAT_SCHEDULE.update(
     {
         "segments-recompute-dynamic": {

@@ -8,6 +8,7 @@ from rest_framework.routers import SimpleRouter
 
 import segments.api
 from segments.api.commerce import StoreListView
+from segments.webhooks import recharge_webhook, shopify_webhook
 
 store_router = SimpleRouter()
 segments.api.register(store_router)
@@ -20,6 +21,8 @@ def healthz(request):
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("webhooks/shopify/", shopify_webhook, name="webhook-shopify"),
+    path("webhooks/recharge/<slug:store_slug>/", recharge_webhook, name="webhook-recharge"),
     path("api/v1/stores/", StoreListView.as_view(), name="store-list"),
     path("api/v1/stores/<slug:store_slug>/", include(store_router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -4,6 +4,8 @@ import json
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from openapi_spec_validator import validate
 
 from tests.fixtures.factories import make_customer
@@ -75,3 +77,39 @@ def test_bad_page_answers_json_404(api, viewer, store):
     response = api(viewer).get("/api/v1/stores/store-a/customers/", {"page": "abc"})
     assert response.status_code == 404
     assert "detail" in response.json()
+
+
+def _filter_params():
+    """Every (route prefix, filter name) of every filterable list on the store router."""
+    from config.urls import store_router
+
+    return sorted(
+        (prefix, name)
+        for prefix, viewset, _basename in store_router.registry
+        if getattr(viewset, "filterset_class", None)
+        for name in viewset.filterset_class.base_filters
+    )
+
+
+FILTER_PARAMS = _filter_params()
+FILTER_VALUES = st.one_of(
+    st.text(st.characters(blacklist_characters="\x00", blacklist_categories=["Cs"]), max_size=40),
+    st.integers(min_value=-(10**30), max_value=10**30).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(str),
+    st.dates().map(str),
+    st.datetimes().map(lambda d: d.isoformat()),
+)
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(param=st.sampled_from(FILTER_PARAMS), value=FILTER_VALUES)
+def test_any_filter_value_answers_200_or_400_never_500(api, viewer, customer, param, value):
+    prefix, name = param
+    response = api(viewer).get(f"/api/v1/stores/store-a/{prefix}/", {name: value})
+    assert response.status_code in (200, 400), (name, value, response.content[:300])
+    if response.status_code == 400:
+        assert name in response.json()

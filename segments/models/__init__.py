@@ -1,16 +1,19 @@
 """Models of the ``segments`` app, one module per concern."""
 
 from .commerce import Customer, Order, OrderLine, Subscription, UpcomingOrder
+from .events import InboundEvent, ReportedStreak
 from .segment_jobs import JobStatus, SegmentCalculation, SegmentImport, SegmentImportProblem
 from .segmentation import MembershipSource, Segment, SegmentHistory, SegmentMembership
 from .tenancy import Role, Store, StoreMembership, StoreOwned
 
 __all__ = [
     "Customer",
+    "InboundEvent",
     "JobStatus",
     "MembershipSource",
     "Order",
     "OrderLine",
+    "ReportedStreak",
     "Role",
     "Segment",
     "SegmentCalculation",

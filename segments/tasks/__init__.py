@@ -1,5 +1,6 @@
 """Celery tasks of the ``segments`` app, one module per concern; thin wrappers over actions."""
 
+from .ingest import process_pending, sweep_inbound_events
 from .misc import ping
 from .segmentation import (
     announce_history,
@@ -14,8 +15,10 @@ __all__ = [
     "announce_history",
     "evaluate_customer",
     "ping",
+    "process_pending",
     "recompute_dynamic_segments",
     "recompute_segment",
     "run_import",
+    "sweep_inbound_events",
     "sweep_stuck_segment_calculations",
 ]

@@ -32,3 +32,14 @@ def test_other_stores_customer_answers_404(api, viewer, store, other_store):
 
 def test_anonymous_caller_is_refused(api, store):
     assert api().get("/api/v1/stores/store-a/customers/").status_code in (401, 403)
+
+
+def test_boolean_filters_take_true_and_false(api, viewer, store):
+    make_customer(store, email="yes@example.com", accepts_marketing=True)
+    make_customer(store, email="no@example.com", accepts_marketing=False)
+    client = api(viewer)
+    url = "/api/v1/stores/store-a/customers/"
+    consenting = client.get(url, {"accepts_marketing": "true"}).json()["results"]
+    refusing = client.get(url, {"accepts_marketing": "false"}).json()["results"]
+    assert [c["email"] for c in consenting] == ["yes@example.com"]
+    assert [c["email"] for c in refusing] == ["no@example.com"]

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('segments', '0002_segment_calculations_and_imports'),
+        ('segments', '0003_segment_calculations_and_imports'),
     ]
 
     operations = [

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('segments', '0001_initial'),
+        ('segments', '0002_inbound_events'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -1,0 +1,80 @@
+"""Webhook deliveries as they arrived (the transactional outbox of event processing), and the
+streak Recharge reports for a customer."""
+
+from django.db import models
+from django.utils import timezone
+
+from .commerce import Customer
+from .tenancy import StoreOwned
+
+
+class InboundEvent(StoreOwned):
+    """One delivery of a Shopify or Recharge webhook, stored before it is acknowledged.
+
+    The request writes the row and answers; a worker applies it later. A row left ``received``
+    is picked up by the sweep, so a broker outage never loses an event.
+    """
+
+    class Source(models.TextChoices):
+        SHOPIFY = "shopify", "Shopify"
+        RECHARGE = "recharge", "Recharge"
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", "Received"
+        PROCESSED = "processed", "Processed"
+        IGNORED = "ignored", "Ignored"
+        FAILED = "failed", "Failed"
+
+    source = models.CharField(max_length=10, choices=Source.choices)
+    topic = models.CharField(max_length=64)
+    dedupe_key = models.CharField(max_length=255)
+    # Who the event is about (an email, or "<source>:<customer id>"): the per-customer lock key.
+    customer_key = models.CharField(max_length=300, blank=True, default="")
+    # The source's own time of the change (object updated_at, X-Shopify-Triggered-At).
+    occurred_at = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+    payload = models.JSONField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RECEIVED)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["store", "source", "dedupe_key"], name="inboundevent_unique_dedupe"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=["received", "processed", "ignored", "failed"]),
+                name="inboundevent_status_valid",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["received_at", "id"],
+                name="inboundevent_pending",
+                condition=models.Q(status="received"),
+            ),
+            models.Index(fields=["store", "status", "-received_at"], name="inboundevent_store"),
+        ]
+
+    def __str__(self):
+        return f"{self.source} {self.topic} #{self.pk} ({self.status})"
+
+
+class ReportedStreak(StoreOwned):
+    """The charge streak Recharge last reported for a customer, and when.
+
+    The customer's ``streak`` figure starts from it and adds the subscription orders seen since.
+    """
+
+    customer = models.OneToOneField(
+        Customer, on_delete=models.CASCADE, related_name="reported_streak"
+    )
+    value = models.PositiveIntegerField()
+    reported_at = models.DateTimeField()
+
+    def __str__(self):
+        return f"{self.customer_id}: {self.value} at {self.reported_at}"

@@ -1,0 +1,28 @@
+"""Inbound event tasks, on the ``ingest`` queue (the sweep on ``scheduled``); thin on purpose."""
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+
+from ..ingest import actions
+
+
+@shared_task(
+    name="segments.ingest.process_pending",
+    queue="ingest",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=2,
+    retry_backoff_max=60,
+    retry_jitter=True,
+    max_retries=8,
+)
+def process_pending() -> int:
+    """Apply pending inbound events in batches; return how many were handled."""
+    return actions.drain_pending()
+
+
+@shared_task(name="segments.ingest.sweep", queue="scheduled", acks_late=True)
+def sweep_inbound_events() -> int:
+    """Wake processing for inbound events the broker never delivered (the outbox sweep)."""
+    return actions.sweep_pending()
