@@ -140,6 +140,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "MembershipSourceEnum": "segments.models.segmentation.MembershipSource",
+    },
 }
 
 SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
@@ -204,6 +207,16 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": 60.0,
         "options": {"queue": "scheduled", "expires": 55},
     },
+    # The safety net: recompute every dynamic segment in full.
+    "segments-recompute-dynamic": {
+        "task": "scheduled.recompute_dynamic_segments",
+        "schedule": float(os.environ.get("SEGMENT_FULL_RECOMPUTE_SECONDS", 6 * 3600)),
+    },
+    # Restart segment calculations that stopped making progress.
+    "segments-sweep-stuck-calculations": {
+        "task": "scheduled.sweep_stuck_segment_calculations",
+        "schedule": 120.0,
+    },
 }
 
 # --- Inbound events (webhooks) --------------------------------------------------------------
@@ -220,6 +233,11 @@ INGEST_WAKE_IN_BACKGROUND = env_bool("INGEST_WAKE_IN_BACKGROUND", True)
 INGEST_WAKE_COALESCE_SECONDS = float(os.environ.get("INGEST_WAKE_COALESCE_SECONDS") or 0.02)
 # Tests only: seconds a batch sleeps inside its transaction, so a test can kill a worker mid-task.
 INGEST_TEST_PAUSE_SECONDS = float(os.environ.get("INGEST_TEST_PAUSE_SECONDS") or 0)
+
+# --- Segments ------------------------------------------------------------------------------
+# Segment recomputes: customers per committed range, and how long without progress is stuck.
+SEGMENT_RECOMPUTE_CHUNK = int(os.environ.get("SEGMENT_RECOMPUTE_CHUNK", 250_000))
+SEGMENT_RECOMPUTE_STUCK_SECONDS = int(os.environ.get("SEGMENT_RECOMPUTE_STUCK_SECONDS", 600))
 
 # --- Experiences ---------------------------------------------------------------------------
 # Experiences that feed each other through segments stop at this depth of a chain of events.

@@ -5,15 +5,40 @@ Views, admin actions, the API, tasks and the experience engine all call these.
 
 from __future__ import annotations
 
-from django.db import IntegrityError, transaction
+import logging
+from dataclasses import dataclass, field
+
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
+from django.db.models.functions import Lower
 
 from . import domain
-from .models import Customer, MembershipSource, Segment, SegmentHistory, SegmentMembership
+from .models import (
+    Customer,
+    JobStatus,
+    MembershipSource,
+    Segment,
+    SegmentCalculation,
+    SegmentHistory,
+    SegmentMembership,
+)
+from .rules import RuleError, compile_for_store, parse_rule, referenced_segments
+from .rules.errors import RuleProblem
+from .usage import segment_usages
+
+logger = logging.getLogger(__name__)
 
 
 class SegmentError(Exception):
     """A change refused for a reason the caller can show (not a bug)."""
+
+
+class SegmentInUse(SegmentError):
+    """A segment that something still uses; ``usages`` says what."""
+
+    def __init__(self, usages: list[str]):
+        self.usages = usages
+        super().__init__("The segment is in use: " + "; ".join(usages))
 
 
 def add_to_segment(
@@ -105,3 +130,400 @@ def _announce_change(name: str, history: SegmentHistory, cause: domain.DomainEve
             data=data,
         )
     domain.announce(event)
+
+
+# --- segments -------------------------------------------------------------------------------
+
+
+def check_segment_rule(store, rule: str, segment: Segment | None) -> None:
+    """Raise ``RuleError`` if the rule is bad for this store or would make a cycle of segments."""
+    node = parse_rule(rule)
+    compile_for_store(rule, store)  # fields, operators, values and segment names
+    if segment is None:  # a new segment: nothing refers to it yet, so no cycle is possible
+        return
+    segments = list(Segment.objects.filter(store=store).values_list("id", "name", "kind", "rule"))
+    keys = {str(i): i for i, *_ in segments} | {n.strip().lower(): i for i, n, *_ in segments}
+    refs: dict[int, set[int]] = {}
+    for seg_id, _name, kind, other_rule in segments:
+        if kind != Segment.Kind.DYNAMIC or (segment is not None and seg_id == segment.pk):
+            continue
+        try:
+            values = referenced_segments(parse_rule(other_rule))
+        except RuleError:
+            continue
+        refs[seg_id] = {
+            keys[v.text.strip().lower()] for v in values if v.text.strip().lower() in keys
+        }
+    for value in referenced_segments(node):
+        start = keys[value.text.strip().lower()]
+        seen, stack = set(), [start]
+        while stack:
+            current = stack.pop()
+            if current == segment.pk:
+                raise RuleError(
+                    [
+                        RuleProblem(
+                            value.pos.line,
+                            value.pos.column,
+                            f"segment '{value.text}' depends on this segment: a cycle is refused",
+                        )
+                    ]
+                )
+            if current not in seen:
+                seen.add(current)
+                stack.extend(refs.get(current, ()))
+
+
+def check_segment_name(store, name: str, segment: Segment | None) -> str:
+    name = (name or "").strip()
+    if not name:
+        raise SegmentError("A segment needs a name.")
+    clash = (
+        Segment.objects.filter(store=store).annotate(lname=Lower("name")).filter(lname=name.lower())
+    )
+    if segment is not None:
+        clash = clash.exclude(pk=segment.pk)
+    if clash.exists():
+        raise SegmentError(f"A segment named '{name}' already exists in this store.")
+    return name
+
+
+def create_segment(
+    store,
+    *,
+    name: str,
+    kind: str = Segment.Kind.STATIC,
+    rule: str = "",
+    description: str = "",
+    acting_user=None,
+) -> Segment:
+    """Create a segment; a dynamic one is validated and its first recompute is queued."""
+    if kind not in Segment.Kind.values:
+        raise SegmentError(f"Unknown kind '{kind}'.")
+    rule = (rule or "").strip()
+    if kind == Segment.Kind.DYNAMIC:
+        check_segment_rule(store, rule, None)
+    elif rule:
+        raise SegmentError("A static segment has no rule; choose the dynamic kind.")
+    with transaction.atomic():
+        segment = Segment.objects.create(
+            store=store,
+            name=check_segment_name(store, name, None),
+            kind=kind,
+            rule=rule,
+            description=description or "",
+        )
+        if kind == Segment.Kind.DYNAMIC:
+            request_recompute(segment, trigger=SegmentCalculation.Trigger.EDIT)
+            segment.refresh_from_db()
+    return segment
+
+
+def update_segment(
+    segment: Segment,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    rule: str | None = None,
+    kind: str | None = None,
+    acting_user=None,
+) -> Segment:
+    """Change a segment; a new rule bumps the version, which supersedes recomputes in flight."""
+    if kind is not None and kind != segment.kind:
+        raise SegmentError("A segment's kind cannot change; create a new segment instead.")
+    changes: dict = {}
+    if name is not None and name.strip() != segment.name:
+        changes["name"] = check_segment_name(segment.store, name, segment)
+        by_name = [u for u in segment_usages(segment) if u.startswith("Segment '")]
+        if by_name and changes["name"].lower() != segment.name.strip().lower():
+            raise SegmentError(
+                "Renaming would break the rules that name this segment: " + "; ".join(by_name)
+            )
+    if description is not None:
+        changes["description"] = description
+    rule_changed = rule is not None and rule.strip() != segment.rule
+    if rule_changed:
+        if segment.kind != Segment.Kind.DYNAMIC:
+            raise SegmentError("A static segment has no rule; choose the dynamic kind.")
+        check_segment_rule(segment.store, rule.strip(), segment)
+        changes["rule"] = rule.strip()
+    with transaction.atomic():
+        if rule_changed:
+            changes["version"] = F("version") + 1
+            changes["status"] = Segment.Status.QUEUED
+        if changes:
+            Segment.objects.filter(pk=segment.pk).update(**changes)
+        segment.refresh_from_db()
+        if rule_changed:
+            request_recompute(segment, trigger=SegmentCalculation.Trigger.EDIT)
+    return segment
+
+
+def delete_segment(segment: Segment, *, acting_user=None) -> None:
+    """Delete the segment, or raise ``SegmentInUse`` listing what still uses it."""
+    usages = segment_usages(segment)
+    if usages:
+        raise SegmentInUse(usages)
+    with transaction.atomic():
+        # Members and history can be millions of rows: delete them set-based, not through the
+        # ORM's collector, which would load them; the segment's other rows follow by cascade.
+        with connection.cursor() as cursor:
+            for table in (SegmentHistory._meta.db_table, SegmentMembership._meta.db_table):
+                cursor.execute(f"DELETE FROM {table} WHERE segment_id = %s", [segment.pk])
+        segment.delete()
+
+
+def request_recompute(segment: Segment, *, trigger: str) -> SegmentCalculation:
+    """Queue a full recompute of the segment's current version (reuse one already queued)."""
+    if segment.kind != Segment.Kind.DYNAMIC:
+        raise SegmentError("Only dynamic segments are recomputed; static members change by hand.")
+    with transaction.atomic():
+        locked = Segment.objects.select_for_update(of=("self",)).get(pk=segment.pk)
+        pending = (
+            SegmentCalculation.objects.filter(
+                segment=locked, version=locked.version, status=JobStatus.QUEUED
+            )
+            .order_by("-id")
+            .first()
+        )
+        if pending is not None:
+            return pending
+        calculation = SegmentCalculation.objects.create(
+            store_id=locked.store_id, segment=locked, version=locked.version, trigger=trigger
+        )
+        Segment.objects.filter(pk=locked.pk, status__in=["idle", "done", "failed"]).update(
+            status=Segment.Status.QUEUED
+        )
+        transaction.on_commit(lambda: enqueue("segments.recompute", calculation.pk))
+    return calculation
+
+
+def enqueue(task_name: str, *args) -> None:
+    """Send a task; a broker outage is logged, and the periodic sweeps pick the work up."""
+    from config.celery import app
+
+    try:
+        app.send_task(task_name, args=list(args))
+    except Exception:  # noqa: BLE001 - the work is recorded in the database; sweeps retry it
+        logger.exception("Could not enqueue %s%r; the sweep will pick it up", task_name, args)
+
+
+# --- many members at once -------------------------------------------------------------------
+
+
+@dataclass
+class BulkResult:
+    """What a bulk change did: customer ids changed, already in that state, and unknown."""
+
+    changed: list[int] = field(default_factory=list)
+    unchanged: list[int] = field(default_factory=list)
+    unknown: list = field(default_factory=list)
+
+
+def customers_by_email(store, emails) -> dict[str, int]:
+    """Map lower-cased emails to the ids of the store's customers (one query)."""
+    wanted = {
+        e.strip().lower() for e in emails if isinstance(e, str) and e.strip() and "\x00" not in e
+    }
+    if not wanted:
+        return {}
+    if connection.vendor == "postgresql":
+        # One array parameter instead of thousands of IN literals: the plan stays an index
+        # lookup per email on (store, lower(email)) whatever the batch size.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT lower(email), id FROM {Customer._meta.db_table}"
+                " WHERE store_id = %s AND lower(email) = ANY(%s::text[])",
+                [store.pk, sorted(wanted)],
+            )
+            return dict(cursor.fetchall())
+    rows = (
+        Customer.objects.filter(store=store)
+        .annotate(lemail=Lower("email"))
+        .filter(lemail__in=wanted)
+        .values_list("lemail", "id")
+    )
+    return dict(rows)
+
+
+_BULK_ADD_SQL = """
+WITH wanted AS (SELECT DISTINCT unnest(%(ids)s::bigint[]) AS customer_id),
+valid AS (
+    SELECT w.customer_id FROM wanted w
+    JOIN {customer} c ON c.id = w.customer_id AND c.store_id = %(store)s
+),
+ins AS (
+    INSERT INTO {member} (store_id, segment_id, customer_id, source, reference, acting_user_id,
+                          added_at)
+    SELECT %(store)s, %(segment)s, v.customer_id, %(source)s, %(reference)s, %(user)s, now()
+    FROM valid v
+    ON CONFLICT (segment_id, customer_id) DO NOTHING
+    RETURNING customer_id
+),
+hist AS (
+    INSERT INTO {history} (store_id, segment_id, customer_id, action, source, reference,
+                           acting_user_id, at)
+    SELECT %(store)s, %(segment)s, customer_id, 'added', %(source)s, %(reference)s, %(user)s, now()
+    FROM ins
+    RETURNING id, customer_id
+),
+counted AS (
+    UPDATE {segment} SET member_count = member_count + (SELECT count(*) FROM ins)
+    WHERE id = %(segment)s
+)
+SELECT (SELECT coalesce(array_agg(customer_id), '{{}}') FROM valid),
+       (SELECT coalesce(array_agg(customer_id), '{{}}') FROM hist),
+       (SELECT min(id) FROM hist), (SELECT max(id) FROM hist)
+"""
+
+_BULK_REMOVE_SQL = """
+WITH del AS (
+    DELETE FROM {member} m
+    WHERE m.segment_id = %(segment)s AND m.customer_id = ANY(%(ids)s::bigint[])
+    RETURNING customer_id
+),
+hist AS (
+    INSERT INTO {history} (store_id, segment_id, customer_id, action, source, reference,
+                           acting_user_id, at)
+    SELECT %(store)s, %(segment)s, customer_id, 'removed', %(source)s, %(reference)s, %(user)s,
+           now()
+    FROM del
+    RETURNING id, customer_id
+),
+counted AS (
+    UPDATE {segment} SET member_count = member_count - (SELECT count(*) FROM del)
+    WHERE id = %(segment)s
+)
+SELECT (SELECT coalesce(array_agg(c.id), '{{}}') FROM {customer} c
+        WHERE c.id = ANY(%(ids)s::bigint[]) AND c.store_id = %(store)s),
+       (SELECT coalesce(array_agg(customer_id), '{{}}') FROM hist),
+       (SELECT min(id) FROM hist), (SELECT max(id) FROM hist)
+"""
+
+
+def segment_tables() -> dict[str, str]:
+    return {
+        "customer": Customer._meta.db_table,
+        "member": SegmentMembership._meta.db_table,
+        "history": SegmentHistory._meta.db_table,
+        "segment": Segment._meta.db_table,
+    }
+
+
+def _bulk_change(segment, customer_ids, *, add: bool, source, reference, acting_user):
+    if source != MembershipSource.RULE and segment.kind != Segment.Kind.STATIC:
+        raise SegmentError("Members of a dynamic segment follow its rule.")
+    ids = sorted({int(i) for i in customer_ids})
+    result = BulkResult()
+    if not ids:
+        return result
+    params = {
+        "ids": ids,
+        "store": segment.store_id,
+        "segment": segment.pk,
+        "source": source,
+        "reference": reference[:200],
+        "user": getattr(acting_user, "pk", None),
+    }
+    if connection.vendor == "postgresql":
+        sql = (_BULK_ADD_SQL if add else _BULK_REMOVE_SQL).format(**segment_tables())
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            known, changed, first_id, last_id = cursor.fetchone()
+            if first_id is not None:
+                transaction.on_commit(
+                    lambda: enqueue(
+                        "segments.announce_history", segment.pk, reference[:200], first_id, last_id
+                    )
+                )
+    else:  # SQLite: one member at a time, fine for the small stores of a local run
+        changer = add_to_segment if add else remove_from_segment
+        customers = list(Customer.objects.filter(store_id=segment.store_id, pk__in=ids))
+        known = [c.pk for c in customers]
+        changed = [
+            c.pk
+            for c in customers
+            if changer(segment, c, source=source, reference=reference, acting_user=acting_user)
+        ]
+    changed_set, known_set = set(changed), set(known)
+    result.changed = sorted(changed_set)
+    result.unchanged = sorted(known_set - changed_set)
+    result.unknown = sorted(set(ids) - known_set)
+    return result
+
+
+def add_customers_to_segment(
+    segment: Segment, customer_ids, *, source: str, reference: str = "", acting_user=None
+) -> BulkResult:
+    """Add many customers in one statement; announce the entries in bulk after commit."""
+    return _bulk_change(
+        segment, customer_ids, add=True, source=source, reference=reference, acting_user=acting_user
+    )
+
+
+def remove_customers_from_segment(
+    segment: Segment, customer_ids, *, source: str, reference: str = "", acting_user=None
+) -> BulkResult:
+    """Remove many customers in one statement; announce the exits in bulk after commit."""
+    return _bulk_change(
+        segment,
+        customer_ids,
+        add=False,
+        source=source,
+        reference=reference,
+        acting_user=acting_user,
+    )
+
+
+def change_members_by_email(
+    segment: Segment, emails, *, add: bool, source: str, reference: str = "", acting_user=None
+) -> BulkResult:
+    """Add or remove customers named by email (case-insensitive); unknown emails are reported."""
+    by_email = customers_by_email(segment.store, emails)
+    result = _bulk_change(
+        segment,
+        by_email.values(),
+        add=add,
+        source=source,
+        reference=reference,
+        acting_user=acting_user,
+    )
+    id_to_email = {v: k for k, v in by_email.items()}
+    result.unknown = sorted(
+        {e.strip().lower() for e in emails if isinstance(e, str)} - set(by_email)
+    )
+    result.changed = [id_to_email[i] for i in result.changed]
+    result.unchanged = [id_to_email[i] for i in result.unchanged]
+    return result
+
+
+def announce_history_range(segment_id: int, reference: str, first_id: int, last_id: int) -> int:
+    """Announce the entries and exits written as history rows in a range; return how many.
+
+    Used after bulk changes: one task sends every event of a recompute or an import, keyed
+    ``segment-history:<id>`` like the one-by-one path, so receivers dedupe both alike.
+    """
+    rows = (
+        SegmentHistory.objects.filter(
+            segment_id=segment_id, reference=reference, pk__gte=first_id, pk__lte=last_id
+        )
+        .order_by("pk")
+        .values_list("pk", "store_id", "customer_id", "action", "source")
+    )
+    sent = 0
+    for pk, store_id, customer_id, action, source in rows.iterator(chunk_size=2000):
+        name = (
+            domain.CUSTOMER_ENTERED_SEGMENT
+            if action == SegmentHistory.Action.ADDED
+            else domain.CUSTOMER_LEFT_SEGMENT
+        )
+        event = domain.DomainEvent(
+            name=name,
+            store_id=store_id,
+            customer_id=customer_id,
+            key=f"segment-history:{pk}",
+            data={"segment_id": segment_id, "source": source},
+        )
+        domain.domain_event.send(sender=domain.DomainEvent, event=event)
+        sent += 1
+    return sent

@@ -49,3 +49,66 @@ def store_for_user(user, slug: str) -> tuple[Store, StoreMembership]:
 def scoped[M: Model](model: type[M], store: Store) -> QuerySet[M]:
     """Return the rows of a store-owned model that belong to this store."""
     return model.objects.filter(store=store)
+
+
+# --- segments -------------------------------------------------------------------------------
+
+
+def segments_for(store: Store):
+    """Return the store's segments."""
+    from .models import Segment
+
+    return scoped(Segment, store)
+
+
+def segment_members(segment, email: str = ""):
+    """Return the memberships of a segment with their customer, newest first, by email part."""
+    from .models import SegmentMembership
+
+    members = scoped(SegmentMembership, segment.store).filter(segment=segment)
+    if email:
+        members = members.filter(customer__email__icontains=email.strip())
+    return members.select_related("customer", "acting_user").order_by("-added_at", "-id")
+
+
+def segment_history(store: Store, *, segment=None, customer=None):
+    """Return history rows of the store, for one segment and/or one customer, newest first."""
+    from .models import SegmentHistory
+
+    rows = scoped(SegmentHistory, store)
+    if segment is not None:
+        rows = rows.filter(segment=segment)
+    if customer is not None:
+        rows = rows.filter(customer=customer)
+    return rows.select_related("segment", "customer", "acting_user").order_by("-at", "-id")
+
+
+def membership_explanations(store: Store, customer):
+    """Answer "why is this customer in each segment, since when, because of what" in one query.
+
+    Each membership carries its segment (kind, rule, version), its source and reference, the user
+    who acted, and ``entered_at``: the time of the history row that recorded this entry.
+    """
+    from django.db.models import OuterRef, Subquery
+
+    from .models import SegmentHistory, SegmentMembership
+
+    entry = SegmentHistory.objects.filter(
+        segment_id=OuterRef("segment_id"), customer_id=OuterRef("customer_id"), action="added"
+    ).order_by("-at", "-id")
+    return (
+        scoped(SegmentMembership, store)
+        .filter(customer=customer)
+        .select_related("segment", "acting_user")
+        .annotate(
+            entered_at=Subquery(entry.values("at")[:1]),
+            entry_reference=Subquery(entry.values("reference")[:1]),
+        )
+        .order_by("segment__name")
+    )
+
+
+def calculations_for(store: Store):
+    from .models import SegmentCalculation
+
+    return scoped(SegmentCalculation, store).select_related("segment")

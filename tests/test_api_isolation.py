@@ -33,6 +33,21 @@ def _upcoming_order(store):
     return f.make_upcoming_order(customer, subscription=f.make_subscription(customer))
 
 
+def _segment(store):
+    from segments.actions import create_segment
+
+    return create_segment(store, name=f"Segment {f.make_customer(store).pk}")
+
+
+def _segment_calculation(store):
+    from segments.actions import create_segment
+
+    segment = create_segment(
+        store, name=f"Rule {f.make_customer(store).pk}", kind="dynamic", rule="orders_count > 1"
+    )
+    return segment.calculations.get()
+
+
 # basename -> function(store) returning an object that the route's detail URL can address.
 # Register a route on the store router? Add its basename here (tests/test_api_isolation.py).
 ROUTE_FACTORIES = {
@@ -40,6 +55,8 @@ ROUTE_FACTORIES = {
     "order": _order,
     "subscription": _subscription,
     "upcoming-order": _upcoming_order,
+    "segment": _segment,
+    "segment-calculation": _segment_calculation,
 }
 
 

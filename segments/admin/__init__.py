@@ -1,3 +1,3 @@
 """The staff surface of the ``segments`` app, one module per concern."""
 
-from . import commerce, events  # noqa: F401
+from . import commerce, events, segmentation  # noqa: F401

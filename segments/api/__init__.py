@@ -2,6 +2,7 @@
 
 
 def register(router) -> None:
-    from . import commerce
+    from . import commerce, segments
 
     commerce.register(router)
+    segments.register(router)

@@ -2,19 +2,24 @@
 
 from .commerce import Customer, Order, OrderLine, Subscription, UpcomingOrder
 from .events import InboundEvent, ReportedStreak
+from .segment_jobs import JobStatus, SegmentCalculation, SegmentImport, SegmentImportProblem
 from .segmentation import MembershipSource, Segment, SegmentHistory, SegmentMembership
 from .tenancy import Role, Store, StoreMembership, StoreOwned
 
 __all__ = [
     "Customer",
     "InboundEvent",
+    "JobStatus",
     "MembershipSource",
     "Order",
     "OrderLine",
     "ReportedStreak",
     "Role",
     "Segment",
+    "SegmentCalculation",
     "SegmentHistory",
+    "SegmentImport",
+    "SegmentImportProblem",
     "SegmentMembership",
     "Store",
     "StoreMembership",

@@ -64,9 +64,13 @@ class Segment(StoreOwned):
 class SegmentMembership(StoreOwned):
     """One row per (segment, customer): the customer is a member, since when and why."""
 
-    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="memberships")
+    # No single-column indexes: the unique (segment, customer) and the (customer, segment)
+    # indexes lead with each of them, and every extra index slows bulk recomputes.
+    segment = models.ForeignKey(
+        Segment, on_delete=models.CASCADE, related_name="memberships", db_index=False
+    )
     customer = models.ForeignKey(
-        Customer, on_delete=models.CASCADE, related_name="segment_memberships"
+        Customer, on_delete=models.CASCADE, related_name="segment_memberships", db_index=False
     )
     source = models.CharField(max_length=12, choices=MembershipSource.choices)
     # What caused it: "user:3", "import:12", "run:881/node:reward-1", "rule:v4".
@@ -96,8 +100,13 @@ class SegmentHistory(StoreOwned):
         ADDED = "added", "Added"
         REMOVED = "removed", "Removed"
 
-    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="history")
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="segment_history")
+    # Indexed through (segment, -at) and (customer, -at) below.
+    segment = models.ForeignKey(
+        Segment, on_delete=models.CASCADE, related_name="history", db_index=False
+    )
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="segment_history", db_index=False
+    )
     action = models.CharField(max_length=8, choices=Action.choices)
     source = models.CharField(max_length=12, choices=MembershipSource.choices)
     reference = models.CharField(max_length=200, blank=True, default="")

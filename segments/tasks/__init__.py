@@ -2,5 +2,23 @@
 
 from .ingest import process_pending, sweep_inbound_events
 from .misc import ping
+from .segmentation import (
+    announce_history,
+    evaluate_customer,
+    recompute_dynamic_segments,
+    recompute_segment,
+    run_import,
+    sweep_stuck_segment_calculations,
+)
 
-__all__ = ["ping", "process_pending", "sweep_inbound_events"]
+__all__ = [
+    "announce_history",
+    "evaluate_customer",
+    "ping",
+    "process_pending",
+    "recompute_dynamic_segments",
+    "recompute_segment",
+    "run_import",
+    "sweep_inbound_events",
+    "sweep_stuck_segment_calculations",
+]
