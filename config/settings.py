@@ -197,13 +197,13 @@ CELERY_TASK_ROUTES = {
 CELERY_BEAT_SCHEDULE: dict = {
     # The transactional outbox: dispatch inbound events the broker never delivered.
     "ingest-sweep": {
-        "task": "segments.ingest.sweep",
+        "task": "scheduled.ingest_sweep",
         "schedule": 15.0,
         "options": {"queue": "scheduled", "expires": 14},
     },
     # Resume waiting runs whose time has come; restart runs stranded by a lost worker.
     "experiences-sweep": {
-        "task": "experiences.sweep",
+        "task": "scheduled.experiences_sweep",
         "schedule": 60.0,
         "options": {"queue": "scheduled", "expires": 55},
     },

@@ -7,7 +7,11 @@ class ExperiencesConfig(AppConfig):
 
     def ready(self):
         from segments.domain import domain_event
+        from segments.usage import register_segment_usage_check
 
+        from .queries import segment_usage_descriptions
         from .receivers import on_domain_event
 
         domain_event.connect(on_domain_event, dispatch_uid="experiences.on_domain_event")
+        # A segment that a live experience uses cannot be deleted.
+        register_segment_usage_check(segment_usage_descriptions)

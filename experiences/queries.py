@@ -49,3 +49,11 @@ def live_experiences_using_segment(segment: Segment) -> list[Experience]:
         for e in experiences
         if e.live_version_id in using_nodes or exits & set(e.exit_criteria or [])
     ]
+
+
+def segment_usage_descriptions(segment: Segment) -> list[str]:
+    """Describe the live or paused experiences that use the segment, for the deletion guard."""
+    return [
+        f"Experience '{e.name}' ({e.get_status_display().lower()})"
+        for e in live_experiences_using_segment(segment)
+    ]

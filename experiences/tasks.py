@@ -25,17 +25,17 @@ RELIABLE = {
 }
 
 
-@shared_task(name="experiences.process_event", queue="experiences", **RELIABLE)
+@shared_task(name="experiences.process_event", **RELIABLE)
 def process_event(event: dict) -> list[int]:
     return actions.process_event(DomainEvent.from_dict(event))
 
 
-@shared_task(name="experiences.advance_run", queue="experiences", **RELIABLE)
+@shared_task(name="experiences.advance_run", **RELIABLE)
 def advance_run(run_id: int) -> str:
     return actions.advance_run(run_id)
 
 
-@shared_task(name="experiences.sweep", queue="scheduled", **RELIABLE)
+@shared_task(name="scheduled.experiences_sweep", **RELIABLE)
 def sweep() -> dict:
     """Resume due waits, restart stalled runs and deliver stranded emails."""
     resumed = actions.resume_due_waits()

@@ -34,7 +34,7 @@ from .topics import PayloadError, check_payload, topic_for
 
 logger = logging.getLogger(__name__)
 
-DRAIN_TASK = "segments.ingest.process_pending"
+DRAIN_TASK = "ingest.process_pending"
 WAKE_FLAG = "subexp:ingest:drain-pending"
 
 
@@ -171,7 +171,7 @@ def wake_processing(*, force: bool = False, app=None) -> bool:
         if client is not None and not force:
             if not client.set(WAKE_FLAG, "1", nx=True, ex=settings.INGEST_WAKE_FLAG_SECONDS):
                 return False
-        app.send_task(DRAIN_TASK, queue="ingest")
+        app.send_task(DRAIN_TASK)
         return True
     except Exception as exc:  # noqa: BLE001 - any broker failure must not reach the sender
         logger.warning("Could not wake event processing (the sweep will): %s", exc)

@@ -7,8 +7,7 @@ from ..ingest import actions
 
 
 @shared_task(
-    name="segments.ingest.process_pending",
-    queue="ingest",
+    name="ingest.process_pending",
     acks_late=True,
     reject_on_worker_lost=True,
     autoretry_for=(OperationalError, InterfaceError),
@@ -22,7 +21,7 @@ def process_pending() -> int:
     return actions.drain_pending()
 
 
-@shared_task(name="segments.ingest.sweep", queue="scheduled", acks_late=True)
+@shared_task(name="scheduled.ingest_sweep", acks_late=True)
 def sweep_inbound_events() -> int:
     """Wake processing for inbound events the broker never delivered (the outbox sweep)."""
     return actions.sweep_pending()

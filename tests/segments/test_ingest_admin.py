@@ -113,5 +113,5 @@ def test_retry_delay_grows_with_jitter_and_is_capped(settings):
 
 def test_sweep_is_scheduled_on_the_scheduled_queue():
     entry = project_settings.CELERY_BEAT_SCHEDULE["ingest-sweep"]
-    assert entry["task"] == "segments.ingest.sweep"
+    assert entry["task"] == "scheduled.ingest_sweep"
     assert entry["options"]["queue"] == "scheduled"

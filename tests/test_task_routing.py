@@ -1,0 +1,38 @@
+"""Every task lands on its own queue, so slow segment work never delays order events."""
+
+import pytest
+
+from config.celery import app
+
+EXPECTED = {
+    "ingest.process_pending": "ingest",
+    "segments.recompute": "segments",
+    "segments.evaluate_customer": "segments",
+    "segments.run_import": "segments",
+    "segments.announce_history": "segments",
+    "experiences.process_event": "experiences",
+    "experiences.advance_run": "experiences",
+    "scheduled.ingest_sweep": "scheduled",
+    "scheduled.experiences_sweep": "scheduled",
+    "scheduled.recompute_dynamic_segments": "scheduled",
+    "scheduled.sweep_stuck_segment_calculations": "scheduled",
+    "segments.ping": "default",
+}
+
+
+@pytest.mark.parametrize(("task", "queue"), sorted(EXPECTED.items()))
+def test_task_is_routed_to_its_queue(task, queue):
+    app.loader.import_default_modules()
+    assert task in app.tasks, f"{task} is not a registered task"
+    route = app.amqp.router.route({}, task)
+    assert route["queue"].name == queue
+
+
+def test_every_registered_task_of_ours_has_an_expected_queue():
+    app.loader.import_default_modules()
+    ours = {
+        n
+        for n in app.tasks
+        if n.split(".")[0] in {"ingest", "segments", "experiences", "scheduled"}
+    }
+    assert ours == set(EXPECTED)
