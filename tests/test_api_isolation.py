@@ -48,6 +48,20 @@ def _segment_calculation(store):
     return segment.calculations.get()
 
 
+def _node_type(store):
+    """Node types are a catalog, not rows: list-only, answered per store (its flags)."""
+    return store
+
+
+def _experience(store):
+    """A published experience, so its version 1 and its runs can be addressed."""
+    from tests.experiences.helpers import milestone_graph, publish, static_segment
+
+    n = f.make_customer(store).pk
+    graph = milestone_graph(static_segment(store, f"In {n}"), static_segment(store, f"Out {n}"))
+    return publish(store, *graph, name=f"Experience {n}")
+
+
 # basename -> function(store) returning an object that the route's detail URL can address.
 # Register a route on the store router? Add its basename here (tests/test_api_isolation.py).
 ROUTE_FACTORIES = {
@@ -57,6 +71,8 @@ ROUTE_FACTORIES = {
     "upcoming-order": _upcoming_order,
     "segment": _segment,
     "segment-calculation": _segment_calculation,
+    "node-type": _node_type,
+    "experience": _experience,
 }
 
 
@@ -91,8 +107,13 @@ def _object_for(basename, store):
     return factory(store)
 
 
+# route name -> extra URL keyword arguments, and query parameters a GET needs to answer 200.
+ROUTE_URL_KWARGS = {"experience-version": {"number": 1}}
+ROUTE_QUERY = {"experience-explain": lambda store: {"customer": f.make_customer(store).pk}}
+
+
 def _url(viewset, name, detail, store, obj):
-    kwargs = {"store_slug": store.slug}
+    kwargs = {"store_slug": store.slug, **ROUTE_URL_KWARGS.get(name, {})}
     if detail:
         lookup_kwarg = viewset.lookup_url_kwarg or viewset.lookup_field or "pk"
         lookup_field = viewset.lookup_field or "pk"
@@ -100,8 +121,10 @@ def _url(viewset, name, detail, store, obj):
     return reverse(name, kwargs=kwargs)
 
 
-def _call(client, method, url):
-    return getattr(client, method)(url, {}, format="json") if method != "get" else client.get(url)
+def _call(client, method, url, query=None):
+    if method == "get":
+        return client.get(url, query or {})
+    return getattr(client, method)(url, {}, format="json")
 
 
 def test_the_store_router_has_routes():
@@ -140,7 +163,8 @@ def test_viewer_reads_and_is_refused_writes_above_their_role(
         required = viewset.required_roles.get(action) or (
             Role.VIEWER if method.upper() in permissions.SAFE_METHODS else Role.EDITOR
         )
-        response = _call(api(viewer), method, url)
+        query = ROUTE_QUERY[name](store) if name in ROUTE_QUERY else None
+        response = _call(api(viewer), method, url, query)
         if Role.rank(required) > Role.rank(Role.VIEWER):
             assert response.status_code == 403, (method, name)
         elif method == "get":
