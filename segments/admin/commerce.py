@@ -11,6 +11,7 @@ from django import forms
 from django.contrib import admin
 from django.db import models
 
+from ..figures import FIGURE_COLUMNS
 from ..models import (
     Customer,
     Order,
@@ -22,16 +23,6 @@ from ..models import (
 )
 
 SECRET_FIELDS = ("shopify_webhook_secret", "recharge_webhook_secret")
-CUSTOMER_FIGURES = (
-    "orders_count",
-    "subscription_orders_count",
-    "total_spent",
-    "subscription_aov",
-    "first_order_at",
-    "last_order_at",
-    "active_subscriptions_count",
-    "streak",
-)
 
 
 class StoreAdminForm(forms.ModelForm):
@@ -184,13 +175,13 @@ class CustomerAdmin(StoreOwnedAdmin):
     list_filter = ["store", "accepts_marketing", "created_at", "last_order_at"]
     list_select_related = ["store"]
     search_fields = ["email", "first_name", "last_name", "shopify_id", "recharge_id"]
-    readonly_fields = [*CUSTOMER_FIGURES, "updated_at"]
+    readonly_fields = [*FIGURE_COLUMNS, "updated_at"]
     show_full_result_count = False
     fieldsets = [
         (None, {"fields": ["store", "email", "first_name", "last_name", "tags"]}),
         ("External ids", {"fields": ["shopify_id", "recharge_id"]}),
         ("Marketing", {"fields": ["accepts_marketing", "created_at"]}),
-        ("Derived figures (kept up to date from orders)", {"fields": [*CUSTOMER_FIGURES]}),
+        ("Derived figures (kept up to date from orders)", {"fields": [*FIGURE_COLUMNS]}),
         ("Dates", {"fields": ["updated_at"]}),
     ]
 

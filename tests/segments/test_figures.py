@@ -6,6 +6,7 @@ from decimal import Decimal
 from django.utils import timezone
 
 from segments.figures import (
+    FIGURE_COLUMNS,
     count_inconsistent_customers,
     refresh_customer_figures,
     refresh_store_figures,
@@ -13,22 +14,11 @@ from segments.figures import (
 from segments.models import Customer, ReportedStreak
 from tests.fixtures.factories import make_customer, make_order, make_subscription
 
-FIGURES = [
-    "orders_count",
-    "subscription_orders_count",
-    "total_spent",
-    "subscription_aov",
-    "first_order_at",
-    "last_order_at",
-    "active_subscriptions_count",
-    "streak",
-]
-
 
 def _figures(store):
     return {
         c["id"]: c
-        for c in Customer.objects.filter(store=store).order_by("id").values("id", *FIGURES)
+        for c in Customer.objects.filter(store=store).order_by("id").values("id", *FIGURE_COLUMNS)
     }
 
 
