@@ -72,17 +72,9 @@ def add_to_segment(
                 )
         except IntegrityError:
             return False
-        history = SegmentHistory.objects.create(
-            store_id=segment.store_id,
-            segment=segment,
-            customer=customer,
-            action=SegmentHistory.Action.ADDED,
-            source=source,
-            reference=reference,
-            acting_user=acting_user,
+        _record_change(
+            segment, customer, SegmentHistory.Action.ADDED, source, reference, acting_user, cause
         )
-        Segment.objects.filter(pk=segment.pk).update(member_count=F("member_count") + 1)
-        _announce_change(domain.CUSTOMER_ENTERED_SEGMENT, history, cause)
     return True
 
 
@@ -102,18 +94,29 @@ def remove_from_segment(
         deleted, _ = SegmentMembership.objects.filter(segment=segment, customer=customer).delete()
         if not deleted:
             return False
-        history = SegmentHistory.objects.create(
-            store_id=segment.store_id,
-            segment=segment,
-            customer=customer,
-            action=SegmentHistory.Action.REMOVED,
-            source=source,
-            reference=reference,
-            acting_user=acting_user,
+        _record_change(
+            segment, customer, SegmentHistory.Action.REMOVED, source, reference, acting_user, cause
         )
-        Segment.objects.filter(pk=segment.pk).update(member_count=F("member_count") - 1)
-        _announce_change(domain.CUSTOMER_LEFT_SEGMENT, history, cause)
     return True
+
+
+def _record_change(segment, customer, action, source, reference, acting_user, cause) -> None:
+    """Write the history row of one add or remove, move the count, announce after commit."""
+    history = SegmentHistory.objects.create(
+        store_id=segment.store_id,
+        segment=segment,
+        customer=customer,
+        action=action,
+        source=source,
+        reference=reference,
+        acting_user=acting_user,
+    )
+    added = action == SegmentHistory.Action.ADDED
+    Segment.objects.filter(pk=segment.pk).update(
+        member_count=F("member_count") + (1 if added else -1)
+    )
+    name = domain.CUSTOMER_ENTERED_SEGMENT if added else domain.CUSTOMER_LEFT_SEGMENT
+    _announce_change(name, history, cause)
 
 
 def _announce_change(name: str, history: SegmentHistory, cause: domain.DomainEvent | None):
