@@ -156,6 +156,16 @@ class ExperienceVersionAdmin(admin.ModelAdmin):
         return False  # runs keep pointing at their version; drafts go with archive
 
 
+class RecordAdmin(admin.ModelAdmin):
+    """A log the engine writes: staff read it, nobody adds or edits it by hand."""
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+
 class RunStepInline(admin.TabularInline):
     model = RunStep
     extra = 0
@@ -178,7 +188,7 @@ class RunStepInline(admin.TabularInline):
 
 
 @admin.register(Run)
-class RunAdmin(admin.ModelAdmin):
+class RunAdmin(RecordAdmin):
     list_display = [
         "id",
         "experience",
@@ -192,30 +202,18 @@ class RunAdmin(admin.ModelAdmin):
     list_filter = ["status", "experience"]
     list_select_related = ["experience", "customer"]
     search_fields = ["customer__email", "trigger_event_key", "chain_origin"]
-    readonly_fields = [f.name for f in Run._meta.fields]
     inlines = [RunStepInline]
-
-    def has_add_permission(self, request):
-        return False
 
 
 @admin.register(EmailDelivery)
-class EmailDeliveryAdmin(admin.ModelAdmin):
+class EmailDeliveryAdmin(RecordAdmin):
     list_display = ["subject", "to", "status", "attempts", "created_at", "sent_at"]
     list_filter = ["status"]
     search_fields = ["to", "subject"]
-    readonly_fields = [f.name for f in EmailDelivery._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
 
 
 @admin.register(ChainLimitHit)
-class ChainLimitHitAdmin(admin.ModelAdmin):
+class ChainLimitHitAdmin(RecordAdmin):
     list_display = ["experience", "customer", "event_name", "depth", "chain_origin", "at"]
     list_filter = ["experience"]
     list_select_related = ["experience", "customer"]
-    readonly_fields = [f.name for f in ChainLimitHit._meta.fields]
-
-    def has_add_permission(self, request):
-        return False

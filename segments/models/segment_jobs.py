@@ -19,7 +19,25 @@ class JobStatus(models.TextChoices):
     SUPERSEDED = "superseded", "Superseded by a newer rule"
 
 
-class SegmentCalculation(StoreOwned):
+class BackgroundJob(StoreOwned):
+    """What every watched background job has: its status, error and when it moved."""
+
+    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in {JobStatus.DONE, JobStatus.FAILED, JobStatus.SUPERSEDED}
+
+
+class SegmentCalculation(BackgroundJob):
     """One full recompute of a dynamic segment for one version of its rule."""
 
     class Trigger(models.TextChoices):
@@ -31,7 +49,6 @@ class SegmentCalculation(StoreOwned):
     segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="calculations")
     version = models.PositiveIntegerField(help_text="The rule version this run computes.")
     trigger = models.CharField(max_length=10, choices=Trigger.choices, default=Trigger.MANUAL)
-    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED)
     rows_total = models.PositiveBigIntegerField(default=0)
     rows_done = models.PositiveBigIntegerField(default=0)
     added = models.PositiveBigIntegerField(default=0)
@@ -39,11 +56,6 @@ class SegmentCalculation(StoreOwned):
     attempts = models.PositiveIntegerField(default=0)
     # The last customer id whose range is committed: a redelivered run resumes after it.
     resume_after_id = models.BigIntegerField(null=True, blank=True)
-    error = models.TextField(blank=True, default="")
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -58,12 +70,8 @@ class SegmentCalculation(StoreOwned):
     def __str__(self):
         return f"Calculation {self.pk} of {self.segment_id} v{self.version} ({self.status})"
 
-    @property
-    def is_finished(self) -> bool:
-        return self.status in {JobStatus.DONE, JobStatus.FAILED, JobStatus.SUPERSEDED}
 
-
-class SegmentImport(StoreOwned):
+class SegmentImport(BackgroundJob):
     """A CSV of emails added to a static segment in the background, with its report."""
 
     segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="imports")
@@ -72,18 +80,12 @@ class SegmentImport(StoreOwned):
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED)
     rows_total = models.PositiveIntegerField(default=0)
     rows_done = models.PositiveIntegerField(default=0)
     added = models.PositiveIntegerField(default=0)
     already_members = models.PositiveIntegerField(default=0)
     unknown = models.PositiveIntegerField(default=0)
     invalid = models.PositiveIntegerField(default=0)
-    error = models.TextField(blank=True, default="")
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
