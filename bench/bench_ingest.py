@@ -1,7 +1,7 @@
 """Webhook ingest and event processing throughput, each against a baseline in the same run.
 
 Runs gunicorn (2 workers) and one Celery worker (2 processes) on PostgreSQL and Redis, against a
-database of its own (``<database>_bench``, dropped and recreated each run):
+database of its own (``<database>_bench_ingest``, dropped and recreated each run):
 
 - ingest: 16 concurrent senders post signed Shopify ``orders/create`` webhooks (one customer each)
   while the worker is stopped; then the same senders GET a trivial Django view (``/healthz``).
@@ -52,7 +52,7 @@ def _bench_database() -> tuple[str, dict]:
     from django.db import connection
 
     s = dict(connection.settings_dict)
-    name = f"{s['NAME'].removeprefix('test_')}_bench"
+    name = f"{s['NAME'].removeprefix('test_')}_bench_ingest"
     user, host, port = (
         s.get("USER") or "postgres",
         s.get("HOST") or "127.0.0.1",

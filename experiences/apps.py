@@ -6,12 +6,12 @@ class ExperiencesConfig(AppConfig):
     verbose_name = "Experiences"
 
     def ready(self):
-        from segments.domain import domain_event
+        from segments.domain import domain_events
         from segments.usage import register_segment_usage_check
 
         from .queries import segment_usage_descriptions
-        from .receivers import on_domain_event
+        from .receivers import on_domain_events
 
-        domain_event.connect(on_domain_event, dispatch_uid="experiences.on_domain_event")
+        domain_events.connect(on_domain_events, dispatch_uid="experiences.on_domain_events")
         # A segment that a live experience uses cannot be deleted.
         register_segment_usage_check(segment_usage_descriptions)

@@ -12,31 +12,57 @@ from .models import Run, TriggerIndex
 
 logger = logging.getLogger(__name__)
 
+CHUNK = 25  # events per engine task: small enough that both worker processes share a burst
 
-def wants(event: DomainEvent) -> bool:
-    """Whether some live experience listens to the event, or the customer has runs in flight.
 
-    At most two indexed queries, whatever the number of experiences in the store.
+def wanted(events: list[DomainEvent]) -> list[DomainEvent]:
+    """The events some live experience listens to, or whose customer has runs in flight.
+
+    At most two indexed queries for the whole list, whatever the number of events and of
+    experiences in their stores.
     """
-    if not event.customer_id:
-        return False
-    listening = TriggerIndex.objects.filter(
-        store_id=event.store_id, event=event.name, store__experiences_enabled=True
-    ).exists()
-    return (
-        listening
-        or Run.objects.filter(customer_id=event.customer_id, status__in=Run.ACTIVE).exists()
+    candidates = [event for event in events if event.customer_id]
+    if not candidates:
+        return []
+    listening = set(
+        TriggerIndex.objects.filter(
+            store_id__in={e.store_id for e in candidates},
+            event__in={e.name for e in candidates},
+            store__experiences_enabled=True,
+        )
+        .values_list("store_id", "event")
+        .distinct()
     )
+    rest = {e.customer_id for e in candidates if (e.store_id, e.name) not in listening}
+    in_flight = (
+        set(
+            Run.objects.filter(customer_id__in=rest, status__in=Run.ACTIVE)
+            .values_list("customer_id", flat=True)
+            .distinct()
+        )
+        if rest
+        else set()
+    )
+    return [
+        e for e in candidates if (e.store_id, e.name) in listening or e.customer_id in in_flight
+    ]
 
 
-def on_domain_event(sender, event: DomainEvent, **kwargs) -> None:
-    """Enqueue the event for the engine (``announce`` already waited for the commit)."""
-    if wants(event):
-        from .tasks import process_event
+def on_domain_events(sender, events: list[DomainEvent], **kwargs) -> None:
+    """Enqueue the wanted events for the engine (``announce`` already waited for the commit)."""
+    chosen = wanted(events)
+    if not chosen:
+        return
+    from .tasks import process_events
 
+    for start in range(0, len(chosen), CHUNK):
+        chunk = chosen[start : start + CHUNK]
         try:
-            process_event.delay(event.as_dict())
+            process_events.delay([event.as_dict() for event in chunk])
         except BrokerError:
-            # The caller's transaction has committed; failing it now helps nobody. The event
-            # stays recorded upstream (its key names it) for a re-announce.
-            logger.exception("Broker unavailable: event %s not enqueued for experiences", event.key)
+            # The caller's transaction has committed; failing it now helps nobody. The events
+            # stay recorded upstream (their keys name them) for a re-announce.
+            logger.exception(
+                "Broker unavailable: events %s not enqueued for experiences",
+                ", ".join(e.key for e in chunk),
+            )

@@ -7,6 +7,7 @@ redelivered when its worker is lost.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 from celery import shared_task
 from django.db import OperationalError
@@ -14,6 +15,8 @@ from django.db import OperationalError
 from segments.domain import DomainEvent
 
 from . import actions
+
+logger = logging.getLogger(__name__)
 
 RELIABLE = {
     "acks_late": True,
@@ -28,6 +31,23 @@ RELIABLE = {
 @shared_task(name="experiences.process_event", **RELIABLE)
 def process_event(event: dict) -> list[int]:
     return actions.process_event(DomainEvent.from_dict(event))
+
+
+@shared_task(name="experiences.process_events", **RELIABLE)
+def process_events(events: list[dict]) -> list[int]:
+    """Handle a batch of events in their order; hand any that fails to its own retried task.
+
+    Each event is idempotent on its own (one run per experience and event), so a redelivered
+    batch only redoes what was not done, and one failing event never holds back the others.
+    """
+    touched: list[int] = []
+    for data in events:
+        try:
+            touched += actions.process_event(DomainEvent.from_dict(data))
+        except Exception:  # noqa: BLE001 - retried alone, with backoff, by process_event
+            logger.warning("Event %s failed in a batch; retrying it alone", data.get("key"))
+            process_event.delay(data)
+    return touched
 
 
 @shared_task(name="experiences.advance_run", **RELIABLE)

@@ -500,6 +500,9 @@ def change_members_by_email(
     return result
 
 
+ANNOUNCE_CHUNK = 500  # events per signal (and so per receiver query and task) of a bulk change
+
+
 def announce_history_range(segment_id: int, reference: str, first_id: int, last_id: int) -> int:
     """Announce the entries and exits written as history rows in a range; return how many.
 
@@ -513,8 +516,8 @@ def announce_history_range(segment_id: int, reference: str, first_id: int, last_
         .order_by("pk")
         .values_list("pk", "store_id", "customer_id", "action", "source")
     )
-    sent = 0
-    for pk, store_id, customer_id, action, source in rows.iterator(chunk_size=2000):
+    sent, batch = 0, []
+    for pk, store_id, customer_id, action, source in rows.iterator(chunk_size=ANNOUNCE_CHUNK):
         name = (
             domain.CUSTOMER_ENTERED_SEGMENT
             if action == SegmentHistory.Action.ADDED
@@ -527,6 +530,10 @@ def announce_history_range(segment_id: int, reference: str, first_id: int, last_
             key=f"segment-history:{pk}",
             data={"segment_id": segment_id, "source": source},
         )
-        domain.domain_event.send(sender=domain.DomainEvent, event=event)
+        batch.append(event)
         sent += 1
+        if len(batch) == ANNOUNCE_CHUNK:
+            domain.send_now(batch)
+            batch = []
+    domain.send_now(batch)
     return sent

@@ -17,17 +17,37 @@ EVALUATE_ON = frozenset(
     }
 )
 
+EVALUATE_CHUNK = 100  # customers per evaluation task
 
-def evaluate_segments_after_event(sender, event, **kwargs) -> None:
-    """Queue the incremental evaluation of the event's customer (receivers only enqueue).
 
-    A broker outage is logged and swallowed: the periodic full recompute is the safety net.
+def evaluate_segments_after_events(sender, events, **kwargs) -> None:
+    """Queue the incremental evaluation of the customers the events are about.
+
+    One query per batch finds which of the batch's stores have dynamic segments; each such store
+    gets one task for its customers (a customer named twice is evaluated once, after the last
+    event, which is the state the batch left). Receivers only enqueue; a broker outage is logged
+    and swallowed, the periodic full recompute being the safety net.
     """
-    if event.name not in EVALUATE_ON or event.customer_id is None:
+    last_per_customer = {
+        (event.store_id, event.customer_id): event
+        for event in events
+        if event.name in EVALUATE_ON and event.customer_id is not None
+    }
+    if not last_per_customer:
         return
     from .actions import enqueue
+    from .models import Segment
 
-    enqueue("segments.evaluate_customer", event.store_id, event.customer_id, event.as_dict())
+    stores = {store_id for store_id, _ in last_per_customer}
+    dynamic = set(
+        Segment.objects.filter(store_id__in=stores, kind=Segment.Kind.DYNAMIC)
+        .values_list("store_id", flat=True)
+        .distinct()
+    )
+    for store_id in sorted(dynamic):
+        causes = [e.as_dict() for (sid, _), e in last_per_customer.items() if sid == store_id]
+        for start in range(0, len(causes), EVALUATE_CHUNK):
+            enqueue("segments.evaluate_customers", store_id, causes[start : start + EVALUATE_CHUNK])
 
 
 class SegmentsConfig(AppConfig):
@@ -35,4 +55,6 @@ class SegmentsConfig(AppConfig):
     verbose_name = "Stores, customers and segments"
 
     def ready(self) -> None:
-        domain.domain_event.connect(evaluate_segments_after_event, dispatch_uid="segments-evaluate")
+        domain.domain_events.connect(
+            evaluate_segments_after_events, dispatch_uid="segments-evaluate"
+        )

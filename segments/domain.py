@@ -1,8 +1,11 @@
 """Domain events: how the ``segments`` layer tells higher layers that something happened.
 
-A lower layer never imports a higher one. It announces a ``DomainEvent`` after its transaction
-commits; ``experiences`` (and later ``rewards``) connect receivers to ``domain_event`` in their
-``AppConfig.ready()``. Receivers must be quick: they enqueue work, they do not do it.
+A lower layer never imports a higher one. It announces ``DomainEvent``s after its transaction
+commits; ``experiences`` (and later ``rewards``) connect receivers to ``domain_events`` in their
+``AppConfig.ready()``. The signal carries a list: everything one batch of work announced (a batch
+of inbound events, a bulk membership change) arrives together, so a receiver decides with one
+query per batch and enqueues one task per batch, not per event. Receivers must be quick: they
+enqueue work, they do not do it.
 
 Every event carries the chain it belongs to: ``origin`` is the key of the first event of the chain
 (an inbound webhook, a manual change) and ``depth`` counts the hops since then, so experiences that
@@ -32,7 +35,7 @@ CUSTOMER_UPDATED = "customer_updated"
 CUSTOMER_ENTERED_SEGMENT = "customer_entered_segment"
 CUSTOMER_LEFT_SEGMENT = "customer_left_segment"
 
-domain_event = Signal()  # sent with event=DomainEvent
+domain_events = Signal()  # sent with events=list[DomainEvent], in the order they happened
 
 
 @dataclass(frozen=True)
@@ -72,4 +75,17 @@ class DomainEvent:
 
 def announce(event: DomainEvent) -> None:
     """Send the event to its receivers once the current transaction commits."""
-    transaction.on_commit(lambda: domain_event.send(sender=DomainEvent, event=event))
+    announce_all([event])
+
+
+def announce_all(events: list[DomainEvent]) -> None:
+    """Send the events, as one list, to the receivers once the current transaction commits."""
+    if events:
+        batch = list(events)
+        transaction.on_commit(lambda: send_now(batch))
+
+
+def send_now(events: list[DomainEvent]) -> None:
+    """Send events that are already committed (a replay, a bulk announcement) right away."""
+    if events:
+        domain_events.send(sender=DomainEvent, events=list(events))

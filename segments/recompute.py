@@ -397,6 +397,7 @@ def _evaluate_pass(store_id, customer_id, columns, cause) -> tuple[list[int], li
             },
         )
         written = cursor.fetchall()
+    events = []
     for history_id, segment_id, action in written:
         name = (
             domain.CUSTOMER_ENTERED_SEGMENT
@@ -411,7 +412,8 @@ def _evaluate_pass(store_id, customer_id, columns, cause) -> tuple[list[int], li
             event = domain.DomainEvent(
                 name=name, store_id=store_id, customer_id=customer_id, key=key, data=data
             )
-        domain.announce(event)
+        events.append(event)
+    domain.announce_all(events)
     return (
         [s for _h, s, a in written if a == "added"],
         [s for _h, s, a in written if a == "removed"],

@@ -29,7 +29,8 @@ from django.utils import timezone
 from .. import domain
 from ..figures import refresh_customer_figures
 from ..models import InboundEvent
-from .apply import Applied, ProcessingError, apply_event
+from .apply import ProcessingError, apply_event
+from .batch import Batch
 from .topics import PayloadError, check_payload, topic_for
 
 logger = logging.getLogger(__name__)
@@ -283,28 +284,35 @@ def _lock_customers(rows: list[_Claimed]) -> None:
         )
 
 
-def _apply(row: _Claimed) -> Applied:
-    topic = topic_for(row.source, row.topic)
-    if topic is None:  # a topic dropped from the registry since the event was stored
-        return Applied()
-    envelope = check_payload(topic, row.payload)
-    applied = apply_event(row.store_id, topic, envelope.obj)
-    for n, (name, data) in enumerate(applied.announcements):
-        key = f"inbound:{row.id}" if n == 0 else f"inbound:{row.id}:{n}"
-        domain.announce(
-            domain.DomainEvent(
-                name=name,
-                store_id=row.store_id,
-                customer_id=applied.customer_id,
-                key=key,
-                data=data,
-            )
-        )
-    return applied
-
-
 def _apply_all(rows: list[_Claimed]) -> None:
-    touched = [_apply(row).customer_id for row in rows]
+    """Apply the rows in their order against one prepared ``Batch``; announce after commit.
+
+    Every event's effects, the customers' figures and the events' status land in the caller's
+    transaction; the domain events of the whole batch go to the receivers as one list.
+    """
+    items = []
+    for row in rows:
+        topic = topic_for(row.source, row.topic)
+        # None: a topic dropped from the registry since the event was stored; nothing to apply.
+        items.append((row, topic, check_payload(topic, row.payload).obj if topic else None))
+    batch = Batch.prepare((row.store_id, topic, obj) for row, topic, obj in items if topic)
+    touched, events = [], []
+    for row, topic, obj in items:
+        if topic is None:
+            continue
+        applied = apply_event(row.store_id, topic, obj, batch)
+        touched.append(applied.customer_id)
+        for n, (name, data) in enumerate(applied.announcements):
+            events.append(
+                domain.DomainEvent(
+                    name=name,
+                    store_id=row.store_id,
+                    customer_id=applied.customer_id,
+                    key=f"inbound:{row.id}" if n == 0 else f"inbound:{row.id}:{n}",
+                    data=data,
+                )
+            )
+    batch.flush()
     refresh_customer_figures(touched)
     now = timezone.now()
     InboundEvent.objects.filter(pk__in=[row.id for row in rows]).update(
@@ -314,6 +322,7 @@ def _apply_all(rows: list[_Claimed]) -> None:
         next_attempt_at=None,
         last_error="",
     )
+    domain.announce_all(events)
 
 
 def _apply_one(row: _Claimed) -> None:

@@ -1,8 +1,10 @@
 """Write what one event says: the customer, order, subscription or upcoming charge it describes.
 
 Each function runs inside the caller's transaction, with the customer already locked, and returns
-an ``Applied``: the customer it touched and the domain events to announce. None of them updates the
-customer's derived figures: the caller refreshes them once per batch, set-based.
+an ``Applied``: the customer it touched and the domain events to announce. Customers and orders are
+read from the ``Batch`` the caller prepared (one statement for the whole batch), and new orders and
+lines are inserted when it flushes. None of them updates the customer's derived figures: the caller
+refreshes them once per batch, set-based.
 """
 
 from __future__ import annotations
@@ -10,12 +12,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from django.db import connection
 from django.utils import timezone
 
 from .. import domain
 from ..models import Customer, Order, OrderLine, ReportedStreak, Subscription, UpcomingOrder
 from . import mapping
+from .batch import Batch
 from .topics import Handler, Topic
 
 
@@ -42,37 +44,22 @@ FINANCIAL_RANK = {
 PAID = {"paid", "partially_refunded"}
 
 
-def apply_event(store_id: int, topic: Topic, obj: dict) -> Applied:
+def apply_event(store_id: int, topic: Topic, obj: dict, batch: Batch) -> Applied:
     """Apply one event's object to the store's rows and return what happened."""
     handler = HANDLERS[topic.handler]
-    return handler(store_id, topic, obj)
+    return handler(store_id, topic, obj, batch)
 
 
 # --- customers -------------------------------------------------------------------------------
 
 
-def resolve_customer(store_id: int, facts: mapping.CustomerFacts | None) -> Customer | None:
+def resolve_customer(
+    store_id: int, facts: mapping.CustomerFacts | None, batch: Batch
+) -> Customer | None:
     """Return the customer these facts describe, locked, creating or completing it as needed."""
-    if facts is None:
+    if facts is None or not (facts.shopify_id or facts.recharge_id or facts.email):
         return None
-    # Each arm matches one index: the partial unique ones on the ids, the one on lower(email).
-    arms, params = [], [store_id]
-    for column, value in (("shopify_id", facts.shopify_id), ("recharge_id", facts.recharge_id)):
-        if value:
-            arms.append(f"({column} = %s AND {column} <> '')")
-            params.append(value)
-    if facts.email:
-        arms.append("lower(email) = lower(%s)")
-        params.append(facts.email)
-    if not arms:
-        return None
-    sql = (
-        "SELECT * FROM segments_customer WHERE store_id = %s AND ("
-        + " OR ".join(arms)
-        + ") ORDER BY id LIMIT 3"
-        + (" FOR UPDATE" if connection.vendor == "postgresql" else "")
-    )
-    found = list(Customer.objects.raw(sql, params))
+    found = batch.customers_matching(store_id, facts)
     if len(found) > 1:
         raise ProcessingError(
             "The payload's identifiers match several customers: "
@@ -84,7 +71,7 @@ def resolve_customer(store_id: int, facts: mapping.CustomerFacts | None) -> Cust
                 "Unknown customer and no email to create them with "
                 f"(shopify id {facts.shopify_id or '-'}, recharge id {facts.recharge_id or '-'})."
             )
-        return Customer.objects.create(
+        customer = Customer.objects.create(
             store_id=store_id,
             email=facts.email,
             shopify_id=facts.shopify_id,
@@ -93,13 +80,17 @@ def resolve_customer(store_id: int, facts: mapping.CustomerFacts | None) -> Cust
             last_name=facts.last_name or "",
             tags=facts.tags or [],
             accepts_marketing=bool(facts.accepts_marketing),
+            source_updated_at=facts.source_updated_at,
         )
+        batch.remember(customer)
+        return customer
     customer = found[0]
     changes = _customer_changes(customer, facts)
     if changes:
         Customer.objects.filter(pk=customer.pk).update(**changes, updated_at=timezone.now())
         for name, value in changes.items():
             setattr(customer, name, value)
+        batch.remember(customer)
     return customer
 
 
@@ -121,6 +112,10 @@ def _customer_changes(customer: Customer, facts: mapping.CustomerFacts) -> dict:
     }
     if facts.authoritative and facts.email:
         attributes["email"] = facts.email
+    if facts.authoritative and _is_stale(customer.source_updated_at, facts.source_updated_at, ""):
+        return changes  # an older copy of the customer: only identifiers we lacked are taken
+    if facts.authoritative and facts.source_updated_at:
+        changes["source_updated_at"] = facts.source_updated_at
     for name, value in attributes.items():
         if value is None:
             continue
@@ -144,12 +139,12 @@ def report_streak(store_id: int, customer: Customer, value: int | None, at: dt.d
         ReportedStreak.objects.filter(pk=existing.pk).update(value=value, reported_at=at)
 
 
-def _customer_topic(store_id: int, topic: Topic, obj: dict) -> Applied:
+def _customer_topic(store_id: int, topic: Topic, obj: dict, batch: Batch) -> Applied:
     if topic.handler == Handler.SHOPIFY_CUSTOMER:
         facts = mapping.shopify_customer(obj, authoritative=True)
     else:
         facts = mapping.recharge_customer(obj, authoritative=True)
-    customer = resolve_customer(store_id, facts)
+    customer = resolve_customer(store_id, facts, batch)
     at = mapping._opt(mapping.parse_when, obj.get("updated_at")) or timezone.now()
     report_streak(store_id, customer, facts.reported_streak, at)
     return Applied(customer.pk, [(domain.CUSTOMER_UPDATED, {"customer_id": customer.pk})])
@@ -159,7 +154,7 @@ def _customer_topic(store_id: int, topic: Topic, obj: dict) -> Applied:
 
 
 def upsert_order(
-    store_id: int, facts: mapping.OrderFacts, customer: Customer | None
+    store_id: int, facts: mapping.OrderFacts, customer: Customer | None, batch: Batch
 ) -> tuple[Order, bool, bool]:
     """Insert or merge the order; return it, whether it became paid and whether it got cancelled.
 
@@ -167,18 +162,14 @@ def upsert_order(
     id), so their facts merge instead of making two orders: cancellation sticks, the financial
     status only moves forward, subscription flags only turn on.
     """
-    existing = (
-        Order.objects.filter(store_id=store_id, external_id=facts.external_id)
-        .select_for_update()
-        .first()
-    )
+    existing = batch.order(store_id, facts.external_id)
     customer_id = customer.pk if customer else None
     if existing is None:
         if facts.total is None:
             raise ProcessingError(
                 f"Order {facts.external_id} is unknown and the payload has no total."
             )
-        order = Order.objects.create(
+        order = Order(
             store_id=store_id,
             customer_id=customer_id,
             external_id=facts.external_id,
@@ -186,7 +177,7 @@ def upsert_order(
             name=facts.name,
             number=facts.number,
             total=facts.total,
-            currency=facts.currency or _store_currency(store_id),
+            currency=facts.currency or batch.currency(store_id),
             source=facts.source or Order.Source.SHOPIFY_CHECKOUT,
             type=facts.type or Order.Type.CHECKOUT,
             is_subscription=bool(facts.is_subscription),
@@ -196,7 +187,7 @@ def upsert_order(
             processed_at=facts.processed_at or timezone.now(),
             cancelled_at=facts.cancelled_at,
         )
-        _insert_lines(store_id, order, customer_id, facts.lines)
+        batch.add_order(order, _lines(store_id, customer_id, facts.lines))
         return order, facts.financial_status in PAID, facts.cancelled_at is not None
     changes: dict = {}
     if existing.customer_id is None and customer_id is not None:
@@ -224,39 +215,34 @@ def upsert_order(
         changes["financial_status"] = facts.financial_status
     if facts.cancelled_at and existing.cancelled_at is None:
         changes["cancelled_at"] = facts.cancelled_at
-    if changes:
+    if changes and not batch.is_new(existing):  # a new one is inserted with its changes
         Order.objects.filter(pk=existing.pk).update(**changes)
     became_paid = existing.financial_status not in PAID and changes.get("financial_status") in PAID
     got_cancelled = "cancelled_at" in changes
     for name, value in changes.items():
         setattr(existing, name, value)
-    if facts.lines and not OrderLine.objects.filter(order=existing).exists():
-        _insert_lines(store_id, existing, existing.customer_id, facts.lines)
+    if facts.lines and not batch.has_lines_for(existing):
+        lines = _lines(store_id, existing.customer_id, facts.lines)
+        for line in lines:
+            line.order_id = existing.pk
+        batch.add_lines(existing, lines)
     return existing, became_paid, got_cancelled
 
 
-def _store_currency(store_id: int) -> str:
-    from ..models import Store
-
-    return Store.objects.filter(pk=store_id).values_list("currency", flat=True).first() or "USD"
-
-
-def _insert_lines(store_id, order, customer_id, lines: list[mapping.LineFacts]) -> None:
-    if lines:
-        OrderLine.objects.bulk_create(
-            OrderLine(
-                store_id=store_id,
-                order=order,
-                customer_id=customer_id,
-                product_id=line.product_id,
-                variant_id=line.variant_id,
-                sku=line.sku,
-                title=line.title,
-                quantity=line.quantity,
-                price=line.price,
-            )
-            for line in lines
+def _lines(store_id, customer_id, lines: list[mapping.LineFacts]) -> list[OrderLine]:
+    return [
+        OrderLine(
+            store_id=store_id,
+            customer_id=customer_id,
+            product_id=line.product_id,
+            variant_id=line.variant_id,
+            sku=line.sku,
+            title=line.title,
+            quantity=line.quantity,
+            price=line.price,
         )
+        for line in lines
+    ]
 
 
 def order_data(order: Order) -> dict:
@@ -278,29 +264,29 @@ def _order_announcements(order: Order, became_paid: bool, got_cancelled: bool) -
     return found
 
 
-def _shopify_order(store_id: int, topic: Topic, obj: dict) -> Applied:
-    customer = resolve_customer(store_id, mapping.shopify_order_customer(obj))
+def _shopify_order(store_id: int, topic: Topic, obj: dict, batch: Batch) -> Applied:
+    customer = resolve_customer(store_id, mapping.shopify_order_customer(obj), batch)
     facts = mapping.shopify_order(obj)
     if topic.name == "orders/paid" and facts.financial_status not in PAID:
         facts.financial_status = "paid"
-    order, became_paid, got_cancelled = upsert_order(store_id, facts, customer)
+    order, became_paid, got_cancelled = upsert_order(store_id, facts, customer, batch)
     return Applied(order.customer_id, _order_announcements(order, became_paid, got_cancelled))
 
 
-def _shopify_order_cancelled(store_id: int, topic: Topic, obj: dict) -> Applied:
-    customer = resolve_customer(store_id, mapping.shopify_order_customer(obj))
+def _shopify_order_cancelled(store_id: int, topic: Topic, obj: dict, batch: Batch) -> Applied:
+    customer = resolve_customer(store_id, mapping.shopify_order_customer(obj), batch)
     facts = mapping.shopify_order(obj)
     facts.cancelled_at = facts.cancelled_at or timezone.now()
-    order, _, got_cancelled = upsert_order(store_id, facts, customer)
+    order, _, got_cancelled = upsert_order(store_id, facts, customer, batch)
     return Applied(order.customer_id, _order_announcements(order, False, got_cancelled))
 
 
-def _recharge_order(store_id: int, topic: Topic, obj: dict) -> Applied:
+def _recharge_order(store_id: int, topic: Topic, obj: dict, batch: Batch) -> Applied:
     facts_customer = mapping.recharge_embedded_customer(obj)
-    customer = resolve_customer(store_id, facts_customer)
+    customer = resolve_customer(store_id, facts_customer, batch)
     kind = "charge" if topic.wrapper == "charge" else "order"
     facts = mapping.recharge_order(obj, kind=kind)
-    order, became_paid, got_cancelled = upsert_order(store_id, facts, customer)
+    order, became_paid, got_cancelled = upsert_order(store_id, facts, customer, batch)
     if customer is not None and facts_customer.reported_streak is not None:
         report_streak(store_id, customer, facts_customer.reported_streak, order.processed_at)
     if kind == "charge":
@@ -320,7 +306,7 @@ _SUBSCRIPTION_EVENTS = {
 }
 
 
-def _recharge_subscription(store_id: int, topic: Topic, obj: dict) -> Applied:
+def _recharge_subscription(store_id: int, topic: Topic, obj: dict, batch: Batch) -> Applied:
     facts = mapping.recharge_subscription(obj, topic=topic.name)
     existing = (
         Subscription.objects.filter(store_id=store_id, recharge_id=facts.recharge_id)
@@ -345,7 +331,7 @@ def _recharge_subscription(store_id: int, topic: Topic, obj: dict) -> Applied:
     customer_facts = mapping.recharge_embedded_customer(obj) or mapping.CustomerFacts(
         recharge_id=facts.customer_recharge_id
     )
-    customer = resolve_customer(store_id, customer_facts)
+    customer = resolve_customer(store_id, customer_facts, batch)
     values = {
         "product_id": "",
         "price": 0,
@@ -375,10 +361,10 @@ def _is_stale(ours: dt.datetime | None, theirs: dt.datetime | None, topic_name: 
 # --- upcoming orders (Recharge charges) ------------------------------------------------------
 
 
-def _recharge_charge_upcoming(store_id: int, topic: Topic, obj: dict) -> Applied:
+def _recharge_charge_upcoming(store_id: int, topic: Topic, obj: dict, batch: Batch) -> Applied:
     failed = topic.handler == Handler.RECHARGE_CHARGE_FAILED
     facts = mapping.recharge_upcoming(obj)
-    customer = resolve_customer(store_id, mapping.recharge_embedded_customer(obj))
+    customer = resolve_customer(store_id, mapping.recharge_embedded_customer(obj), batch)
     existing = (
         UpcomingOrder.objects.filter(store_id=store_id, external_id=facts.external_id)
         .select_for_update()

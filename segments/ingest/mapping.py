@@ -27,6 +27,8 @@ class CustomerFacts:
     # True when the payload is the customer itself, so its attributes replace ours.
     authoritative: bool = False
     reported_streak: int | None = None
+    # The sender's ``updated_at`` of an authoritative copy: an older copy changes nothing.
+    source_updated_at: dt.datetime | None = None
 
 
 @dataclass
@@ -112,6 +114,13 @@ def _external(obj: dict, name: str) -> str:
     return _opt_id(obj.get(f"shopify_{name}_id"))
 
 
+def _updated_at(obj: dict) -> dt.datetime | None:
+    try:
+        return _opt(parse_when, obj.get("updated_at"))
+    except ValueError:
+        return None
+
+
 def _tags(value: Any) -> list[str]:
     if isinstance(value, list):
         items = [_text(v, 255) for v in value]
@@ -154,6 +163,7 @@ def shopify_customer(obj: dict, *, authoritative: bool) -> CustomerFacts:
         tags=_tags(obj.get("tags")) if "tags" in obj else None,
         accepts_marketing=_marketing(obj),
         authoritative=authoritative,
+        source_updated_at=_updated_at(obj) if authoritative else None,
     )
 
 
@@ -221,6 +231,7 @@ def recharge_customer(obj: dict, *, authoritative: bool) -> CustomerFacts:
         else None,
         authoritative=authoritative,
         reported_streak=_streak(obj),
+        source_updated_at=_updated_at(obj) if authoritative else None,
     )
 
 
@@ -246,15 +257,19 @@ def _recharge_is_subscription(lines: list) -> bool:
     return True  # Recharge charges and orders without item types are subscription charges
 
 
+def recharge_order_external_id(obj: dict, *, kind: str) -> str:
+    """The id our order takes from a Recharge charge or order: Shopify's order id when known."""
+    return _external(obj, "order") or f"recharge-{kind}-{parse_id(obj['id'])}"
+
+
 def recharge_order(obj: dict, *, kind: str) -> OrderFacts:
     """Map a Recharge charge (``kind="charge"``) or order (``kind="order"``) to an order."""
     own_id = parse_id(obj["id"])
-    shopify_order_id = _external(obj, "order")
     lines = obj.get("line_items") or []
     order_type = "recurring" if str(obj.get("type", "")).lower() == "recurring" else "checkout"
     is_subscription = _recharge_is_subscription(lines)
     return OrderFacts(
-        external_id=shopify_order_id or f"recharge-{kind}-{own_id}",
+        external_id=recharge_order_external_id(obj, kind=kind),
         recharge_id=own_id,
         total=_opt(parse_money, obj.get("total_price")),
         currency=_text(obj.get("currency"), 3).upper() or None,

@@ -28,8 +28,14 @@ class Customer(StoreOwned):
     tags = models.JSONField(default=list, blank=True)
     accepts_marketing = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    source_updated_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="The sender's time of the newest customer update applied; older ones are "
+        "skipped.",
+    )
 
-    # Derived figures, kept up to date by the event processing (see segments.commerce).
+    # Derived figures, kept up to date by the event processing (see segments.figures).
     orders_count = models.PositiveIntegerField(default=0)
     subscription_orders_count = models.PositiveIntegerField(default=0)
     total_spent = models.DecimalField(max_digits=14, decimal_places=2, default=ZERO)

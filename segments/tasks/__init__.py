@@ -5,6 +5,7 @@ from .misc import ping
 from .segmentation import (
     announce_history,
     evaluate_customer,
+    evaluate_customers,
     recompute_dynamic_segments,
     recompute_segment,
     run_import,
@@ -14,6 +15,7 @@ from .segmentation import (
 __all__ = [
     "announce_history",
     "evaluate_customer",
+    "evaluate_customers",
     "ping",
     "process_pending",
     "recompute_dynamic_segments",

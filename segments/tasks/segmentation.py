@@ -5,11 +5,15 @@ Work tasks are named ``segments.*`` (the ``segments`` queue); the periodic sweep
 redelivered one resumes after its last committed batch.
 """
 
+import logging
+
 from celery import shared_task
 from django.utils import timezone
 
 from .. import actions, csv_import, recompute
 from ..domain import DomainEvent
+
+logger = logging.getLogger(__name__)
 
 _RELIABLE = {"acks_late": True, "reject_on_worker_lost": True}
 
@@ -22,10 +26,31 @@ def recompute_segment(calculation_id: int) -> str:
 
 @shared_task(name="segments.evaluate_customer", **_RELIABLE)
 def evaluate_customer(store_id: int, customer_id: int, cause: dict | None = None) -> int:
-    """Re-evaluate every dynamic segment of a store for one customer."""
+    """Re-evaluate every dynamic segment of a store for one customer (manual and older callers;
+    event batches use ``segments.evaluate_customers``)."""
     event = DomainEvent.from_dict(cause) if cause else None
     result = recompute.evaluate_customer(store_id, customer_id, cause=event)
     return len(result.entered) + len(result.left)
+
+
+@shared_task(name="segments.evaluate_customers", **_RELIABLE)
+def evaluate_customers(store_id: int, causes: list[dict]) -> int:
+    """Re-evaluate every dynamic segment of a store for each customer the events are about.
+
+    Each evaluation commits on its own and is idempotent (it applies a diff), so a redelivered
+    task redoes nothing that was done. One customer's failure is logged and does not hold back
+    the others; the periodic full recompute repairs what it missed.
+    """
+    changed = 0
+    for cause in causes:
+        event = DomainEvent.from_dict(cause)
+        try:
+            result = recompute.evaluate_customer(store_id, event.customer_id, cause=event)
+        except Exception:  # noqa: BLE001 - one customer must not stop the batch
+            logger.exception("Evaluating customer %s after %s failed", event.customer_id, event.key)
+            continue
+        changed += len(result.entered) + len(result.left)
+    return changed
 
 
 @shared_task(name="segments.run_import", **_RELIABLE)

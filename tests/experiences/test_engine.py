@@ -381,17 +381,17 @@ def test_chain_of_experiences_stops_at_depth_limit(
 @contextlib.contextmanager
 def _collecting_events(received):
     """Collect announced events instead of enqueueing them (no broker in this test)."""
-    from experiences.receivers import on_domain_event
+    from experiences.receivers import on_domain_events
 
-    domain.domain_event.disconnect(dispatch_uid="experiences.on_domain_event")
-    domain.domain_event.connect(
-        lambda sender, event, **kw: received.append(event), weak=False, dispatch_uid="collect"
+    domain.domain_events.disconnect(dispatch_uid="experiences.on_domain_events")
+    domain.domain_events.connect(
+        lambda sender, events, **kw: received.extend(events), weak=False, dispatch_uid="collect"
     )
     try:
         yield
     finally:
-        domain.domain_event.disconnect(dispatch_uid="collect")
-        domain.domain_event.connect(on_domain_event, dispatch_uid="experiences.on_domain_event")
+        domain.domain_events.disconnect(dispatch_uid="collect")
+        domain.domain_events.connect(on_domain_events, dispatch_uid="experiences.on_domain_events")
 
 
 def test_notification_email_is_written_once_per_step(milestone, milestone_customer):
@@ -467,15 +467,43 @@ def _forget_cached_graphs():
 def test_receiver_wants_only_events_someone_listens_to(
     milestone, milestone_customer, django_assert_num_queries
 ):
-    from experiences.receivers import wants
+    from experiences.receivers import wanted
 
     customer, order = milestone_customer
-    assert wants(order_event(order))
-    with django_assert_num_queries(2):
-        assert not wants(event(domain.SUBSCRIPTION_UPDATED, customer))
+    listened = order_event(order)
+    unheard = event(domain.SUBSCRIPTION_UPDATED, customer)
     other = make_store(experiences_enabled=False)
-    stranger = make_customer(other)
-    assert not wants(event(domain.ORDER_PROCESSED, stranger))
+    stranger = event(domain.ORDER_PROCESSED, make_customer(other))
+    # a batch of many events costs two queries whatever its size
+    batch = [listened, unheard, stranger] + [
+        event(domain.SUBSCRIPTION_UPDATED, make_customer(customer.store)) for _ in range(20)
+    ]
+    with django_assert_num_queries(2):
+        chosen = wanted(batch)
+    assert chosen == [listened]
+
+
+def test_receiver_wants_events_of_customers_with_runs_in_flight(milestone, milestone_customer):
+    from experiences.receivers import wanted
+
+    # given a customer whose run waits
+    customer, order = milestone_customer
+    experience = milestone[0]
+    run = Run.objects.create(
+        store=customer.store,
+        experience=experience,
+        version=experience.live_version,
+        customer=customer,
+        trigger_event_key="inbound:1",
+        trigger_event_name=domain.ORDER_PROCESSED,
+        chain_origin="inbound:1",
+        status=Run.Status.WAITING,
+    )
+    # then an event nobody listens to still reaches the engine (for exit criteria)
+    unheard = event(domain.SUBSCRIPTION_UPDATED, customer)
+    assert wanted([unheard]) == [unheard]
+    Run.objects.filter(pk=run.pk).update(status=Run.Status.COMPLETED)
+    assert wanted([unheard]) == []
 
 
 def test_a_failing_node_fails_the_run_visibly_and_keeps_earlier_steps(store):

@@ -26,12 +26,13 @@ UTC = dt.UTC
 def announced():
     events: list[domain.DomainEvent] = []
 
-    def receiver(sender, event, **kwargs):
-        events.append(event)
+    def receiver(sender, events: list[domain.DomainEvent], **kwargs):
+        collected.extend(events)
 
-    domain.domain_event.connect(receiver, weak=False)
+    collected = events
+    domain.domain_events.connect(receiver, weak=False)
     yield events
-    domain.domain_event.disconnect(receiver)
+    domain.domain_events.disconnect(receiver)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from segments import domain
 from segments.actions import announce_history_range, request_recompute, update_segment
-from segments.apps import evaluate_segments_after_event
+from segments.apps import evaluate_segments_after_events
 from segments.models import (
     Customer,
     JobStatus,
@@ -34,12 +34,13 @@ from .segment_helpers import dynamic_segment, member_emails
 def received():
     events: list[domain.DomainEvent] = []
 
-    def receiver(sender, event, **kwargs):
-        events.append(event)
+    def receiver(sender, events: list[domain.DomainEvent], **kwargs):
+        collected.extend(events)
 
-    domain.domain_event.connect(receiver, dispatch_uid="test-received")
+    collected = events
+    domain.domain_events.connect(receiver, dispatch_uid="test-received")
     yield events
-    domain.domain_event.disconnect(dispatch_uid="test-received")
+    domain.domain_events.disconnect(dispatch_uid="test-received")
 
 
 def test_recompute_writes_only_the_diff_with_history(store, settings):
@@ -209,23 +210,70 @@ def test_incremental_evaluation_removes_a_customer_who_no_longer_matches(store):
     assert SegmentHistory.objects.filter(segment=segment, action="removed").count() == 1
 
 
-def test_order_event_receiver_queues_the_evaluation(store, customer):
-    # given an empty segments queue on the real broker
+def _queued_segment_tasks() -> list:
     from config.celery import app
 
+    found = []
     with app.connection_for_write() as conn:
-        conn.default_channel.queue_purge("segments")
-    # when an order event and a segment event are received
+        while (message := conn.default_channel.basic_get("segments", no_ack=True)) is not None:
+            found.append(message)
+    return found
+
+
+def test_a_batch_of_events_queues_one_evaluation_for_its_customers(store, customer):
+    # given a store with a dynamic segment and an empty segments queue on the real broker
+    dynamic_segment(store, "orders_count >= 3")
+    other = make_customer(store)
+    _queued_segment_tasks()
+    # when one batch announces two events for one customer, one for another and a segment event
+    batch = [
+        domain.DomainEvent("order_processed", store.pk, customer.pk, key="inbound:9"),
+        domain.DomainEvent("customer_entered_segment", store.pk, customer.pk, key="x"),
+        domain.DomainEvent("order_processed", store.pk, other.pk, key="inbound:10"),
+        domain.DomainEvent("order_cancelled", store.pk, customer.pk, key="inbound:11"),
+    ]
+    evaluate_segments_after_events(sender=None, events=batch)
+    # then exactly one task is queued, evaluating each customer once after their last event
+    messages = _queued_segment_tasks()
+    assert [m.headers["task"] for m in messages] == ["segments.evaluate_customers"]
+    store_id, causes = messages[0].decode()[0]
+    assert store_id == store.pk
+    assert sorted((c["customer_id"], c["key"]) for c in causes) == sorted(
+        [(customer.pk, "inbound:11"), (other.pk, "inbound:10")]
+    )
+
+
+def test_a_store_without_dynamic_segments_queues_no_evaluation(store, customer):
+    # given a store with only a static segment
+    Segment.objects.create(store=store, name="VIP", kind=Segment.Kind.STATIC)
+    _queued_segment_tasks()
+    # when an order event is announced
     event = domain.DomainEvent("order_processed", store.pk, customer.pk, key="inbound:9")
-    evaluate_segments_after_event(sender=None, event=event)
-    ignored = domain.DomainEvent("customer_entered_segment", store.pk, customer.pk, key="x")
-    evaluate_segments_after_event(sender=None, event=ignored)
-    # then exactly one evaluation is queued, for the order's customer
-    with app.connection_for_write() as conn:
-        message = conn.default_channel.basic_get("segments", no_ack=True)
-        assert message is not None
-        assert message.headers["task"] == "segments.evaluate_customer"
-        assert conn.default_channel.basic_get("segments", no_ack=True) is None
+    evaluate_segments_after_events(sender=None, events=[event])
+    # then nothing is queued: there is nothing a rule could change
+    assert _queued_segment_tasks() == []
+
+
+def test_the_batch_evaluation_task_moves_each_customer(store):
+    # given two customers who now match a dynamic segment they are not in
+    from segments.tasks import evaluate_customers
+
+    segment = dynamic_segment(store, "orders_count >= 3")
+    first, second = make_customer(store), make_customer(store)
+    Customer.objects.filter(pk__in=[first.pk, second.pk]).update(orders_count=4)
+    causes = [
+        domain.DomainEvent("order_processed", store.pk, c.pk, key=f"inbound:{c.pk}").as_dict()
+        for c in (first, second)
+    ]
+    # when the batch task runs
+    assert evaluate_customers.run(store.pk, causes) == 2
+    # then both entered, each with history naming the event that caused it
+    references = set(
+        SegmentHistory.objects.filter(segment=segment, action="added").values_list(
+            "reference", flat=True
+        )
+    )
+    assert references == {f"event:inbound:{first.pk}", f"event:inbound:{second.pk}"}
 
 
 def test_sqlite_is_refused_with_a_clear_error(store, monkeypatch):
