@@ -8,7 +8,13 @@ database of its own (``<database>_bench_ingest``, dropped and recreated each run
 - processing: the worker starts with those events waiting and the time until all are processed
   is measured; then the same number of ``segments.ping`` no-op tasks wait and are drained.
 
-Options: ``--events=N`` (default 10000), ``--concurrency=C`` (default 16), ``--threads=T``
+The store is set up like a real one: three dynamic segments and a live experience listening to
+``order_processed``, so the receivers queue segment evaluations and engine work (on the
+``segments`` and ``experiences`` queues, which this worker does not consume: what is measured is
+the ingest path, up to the hand-off).
+
+Options: ``--customers=N`` (default 10000; the stream holds about 1.6 events per customer),
+``--concurrency=C`` (default 16), ``--threads=T``
 (gunicorn threads per worker, default 4, the same for both views: the webhook waits on its commit's
 disk flush, and threads let commits of one worker overlap; ``--threads=1`` is the sync worker).
 """
@@ -133,34 +139,127 @@ class Worker:
                 self.proc.wait(10)
 
 
-def _requests(store, count: int) -> list[tuple[bytes, dict]]:
+def _shopify(store, topic: str, payload: dict) -> tuple[str, bytes, dict]:
     from segments.ingest.signatures import sign_shopify
+
+    body = json.dumps(payload).encode()
+    return (
+        "/webhooks/shopify/",
+        body,
+        {
+            "Content-Type": "application/json",
+            "X-Shopify-Topic": topic,
+            "X-Shopify-Shop-Domain": store.shopify_domain,
+            "X-Shopify-Hmac-Sha256": sign_shopify(store.shopify_webhook_secret, body),
+            "X-Shopify-Event-Id": str(uuid.uuid4()),
+            "X-Shopify-Webhook-Id": str(uuid.uuid4()),
+        },
+    )
+
+
+def _recharge(store, topic: str, payload: dict) -> tuple[str, bytes, dict]:
+    from segments.ingest.signatures import sign_recharge_legacy
+
+    body = json.dumps(payload).encode()
+    return (
+        f"/webhooks/recharge/{store.slug}/",
+        body,
+        {
+            "Content-Type": "application/json",
+            "X-Recharge-Topic": topic,
+            "X-Recharge-Hmac-Sha256": sign_recharge_legacy(store.recharge_webhook_secret, body),
+        },
+    )
+
+
+def _requests(store, customers: int) -> list[tuple[str, bytes, dict]]:
+    """A realistic stream for ``customers`` customers, shuffled as deliveries interleave.
+
+    Every customer places a first order (Shopify ``orders/create``; a third of them pending and
+    paid later by ``orders/paid``); a third are subscribers whose Recharge ``subscription/created``
+    comes too; a third place a second order (a recurring one for subscribers).
+    """
+    import random
+
     from tests.fixtures.payloads import load
 
-    base = load("shopify_orders_create")
+    rng = random.Random(7)
+    base, sub_base = load("shopify_orders_create"), load("recharge_subscription_created")
     prepared = []
-    for n in range(count):
-        payload = dict(base)
-        payload["id"] = 9_000_000 + n
-        payload["name"] = f"#{10_000 + n}"
-        payload["order_number"] = 10_000 + n
-        payload["email"] = f"bench{n}@example.com"
-        payload["customer"] = {**base["customer"], "id": 6_000_000 + n, "email": payload["email"]}
-        body = json.dumps(payload).encode()
-        prepared.append(
-            (
-                body,
-                {
-                    "Content-Type": "application/json",
-                    "X-Shopify-Topic": "orders/create",
-                    "X-Shopify-Shop-Domain": store.shopify_domain,
-                    "X-Shopify-Hmac-Sha256": sign_shopify(store.shopify_webhook_secret, body),
-                    "X-Shopify-Event-Id": str(uuid.uuid4()),
-                    "X-Shopify-Webhook-Id": str(uuid.uuid4()),
-                },
+    for n in range(customers):
+        email = f"bench{n}@example.com"
+        customer = {**base["customer"], "id": 6_000_000 + n, "email": email}
+        subscriber = n % 3 == 0
+        orders = [(9_000_000 + n, "Subscription, Subscription First Order" if subscriber else "")]
+        if n % 3 == 1 or (subscriber and n % 2 == 0):
+            orders.append(
+                (19_000_000 + n, "Subscription, Subscription Recurring Order" if subscriber else "")
             )
-        )
+        for k, (order_id, tags) in enumerate(orders):
+            pending = k == 0 and n % 3 == 2
+            payload = {
+                **base,
+                "id": order_id,
+                "name": f"#{order_id}",
+                "order_number": order_id % 10**7,
+                "email": email,
+                "customer": customer,
+                "tags": tags,
+                "financial_status": "pending" if pending else "paid",
+                "processed_at": f"2026-11-{2 + 10 * k:02d}T09:14:05-05:00",
+                "updated_at": f"2026-11-{2 + 10 * k:02d}T09:14:05-05:00",
+            }
+            prepared.append(_shopify(store, "orders/create", payload))
+            if pending:
+                paid = {**payload, "financial_status": "paid"}
+                paid["updated_at"] = "2026-11-02T10:14:05-05:00"
+                prepared.append(_shopify(store, "orders/paid", paid))
+        if subscriber:
+            subscription = {
+                **sub_base["subscription"],
+                "id": 55_000_000 + n,
+                "customer_id": 87_000_000 + n,
+                "email": email,
+            }
+            wrapped = {"subscription": subscription}
+            prepared.append(_recharge(store, "subscription/created", wrapped))
+    rng.shuffle(prepared)
     return prepared
+
+
+def _listening_store(store) -> None:
+    """Give the store what a real one has: dynamic segments and a live experience on orders."""
+    from experiences.actions import authoring
+    from segments.actions import create_segment
+
+    for name, rule in (
+        ("Repeat buyers", "orders_count >= 2"),
+        ("Subscribers", "active_subscriptions_count >= 1"),
+        ("Big spenders", "total_spent >= 80"),
+    ):
+        create_segment(store, name=name, kind="dynamic", rule=rule)
+    reached = create_segment(store, name="Third order reached")
+    experience = authoring.create_experience(
+        store, name="Third subscription order", kind="reward_strategy"
+    )
+    nodes = [
+        {
+            "key": "trigger",
+            "type": "trigger",
+            "config": {
+                "event": "order_processed",
+                "conditions": [
+                    [{"field": "subscription_orders_count", "operator": "eq", "value": 3}]
+                ],
+            },
+        },
+        {"key": "add", "type": "segment", "config": {"segment_id": reached.pk}},
+        {"key": "end", "type": "end", "config": {}},
+    ]
+    edges = [{"source": "trigger", "target": "add"}, {"source": "add", "target": "end"}]
+    _, report = authoring.save_draft(experience, revision=1, nodes=nodes, edges=edges)
+    assert report.ok, report.as_dict()
+    authoring.publish_draft(experience)
 
 
 async def _send_all(base_url: str, jobs: list, concurrency: int) -> tuple[float, list[float], dict]:
@@ -207,11 +306,16 @@ def _wait_port(port: int, timeout: float = 30) -> None:
 
 def _purge(app) -> None:
     with app.connection_for_write() as conn:
-        for queue in ("ingest", "default"):
+        for queue in ("ingest", "default", "segments", "experiences", "scheduled"):
             try:
                 conn.default_channel.queue_purge(queue)
             except Exception:  # noqa: BLE001 - nothing to purge yet
                 pass
+
+
+def _queued(app, queues) -> dict[str, int]:
+    with app.connection_for_write() as conn:
+        return {q: conn.default_channel.client.llen(q) for q in queues}
 
 
 def _pings_done(worker: Worker) -> int:
@@ -227,7 +331,7 @@ def main(argv: list[str]) -> None:
     from tests.fixtures.factories import make_store
 
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    events = _option(argv, "events", 10_000)
+    customers = _option(argv, "customers", 10_000)
     concurrency = _option(argv, "concurrency", 16)
     threads = _option(argv, "threads", 4)
     if connection.vendor != "postgresql" or not current_app.conf.broker_url.startswith("redis"):
@@ -236,6 +340,7 @@ def main(argv: list[str]) -> None:
     database_url, _ = _bench_database()
     call_command("migrate", verbosity=0)
     store = make_store(slug="bench", shopify_domain="bench.myshopify.com")
+    _listening_store(store)
     env = _env(database_url)
     _purge(current_app)
     port = _free_port()
@@ -260,11 +365,12 @@ def main(argv: list[str]) -> None:
     try:
         _wait_port(port)
         base = f"http://127.0.0.1:{port}"
+        jobs = [("POST", path, b, h) for path, b, h in _requests(store, customers)]
+        events = len(jobs)
         print(
-            f"{events} events, {concurrency} concurrent senders,"
+            f"{events} events for {customers} customers, {concurrency} concurrent senders,"
             f" gunicorn -w 2 --threads {threads}, worker -c 2"
         )
-        jobs = [("POST", "/webhooks/shopify/", b, h) for b, h in _requests(store, events)]
         asyncio.run(_send_all(base, [("GET", "/healthz", None, {})] * 200, concurrency))  # warm up
         hook_s, hook_lat, hook_status = asyncio.run(_send_all(base, jobs, concurrency))
         trivial = [("GET", "/healthz", None, {})] * events
@@ -297,6 +403,10 @@ def main(argv: list[str]) -> None:
         process_s = time.perf_counter() - started
         failed = InboundEvent.objects.filter(status=InboundEvent.Status.FAILED).count()
         worker.stop()
+        from segments.figures import count_inconsistent_customers
+
+        queued = _queued(current_app, ("segments", "experiences"))
+        wrong = count_inconsistent_customers(store.pk)
 
         for _ in range(events):
             current_app.send_task("segments.ping", queue="default")
@@ -312,6 +422,7 @@ def main(argv: list[str]) -> None:
             f"process events  : {process_rate:8.0f} events/s ({pending} events, {failed} failed,"
             f" {process_s:.1f} s)"
         )
+        print(f"process checks  : {wrong} customers with wrong figures; handed off {queued}")
         print(
             f"process no-op   : {noop_rate:8.0f} tasks/s ({events} segments.ping, {noop_s:.1f} s)"
         )
