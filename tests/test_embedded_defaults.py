@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -47,12 +48,40 @@ def embedded_env(tmp_path):
     return env
 
 
+# Skip the cluster chatter (mingle waits for replies no one sends on the file broker).
+QUICK_START = ["--without-heartbeat", "--without-gossip", "--without-mingle"]
+
+
 def _run(env, *args, timeout=180) -> str:
     result = subprocess.run(
         [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
     )
     assert result.returncode == 0, f"{args} failed:\n{result.stdout}\n{result.stderr}"
     return result.stdout
+
+
+@contextmanager
+def _worker(env, log: Path, *args: str):
+    """Run a Celery worker in its own process group; kill the whole group on the way out."""
+    with log.open("w") as out:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", *args],
+            cwd=ROOT, env={**env, "PYTHONUNBUFFERED": "1"}, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    try:
+        yield worker
+    finally:
+        worker.send_signal(signal.SIGTERM)  # a warm shutdown: the main process stops its pool
+        try:
+            worker.wait(20)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            os.killpg(worker.pid, signal.SIGKILL)  # whatever of the group is left
+        except ProcessLookupError:
+            pass
+        worker.wait(5)
 
 
 def test_product_runs_on_sqlite_and_the_filesystem_broker(embedded_env, tmp_path):
@@ -68,15 +97,8 @@ def test_product_runs_on_sqlite_and_the_filesystem_broker(embedded_env, tmp_path
 
     # and a worker started in that environment processes a task sent through the file broker
     log = tmp_path / "worker.log"
-    with log.open("w") as out:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "-l", "info", "-c", "1",
-             "-Q", "default,ingest,segments,experiences,scheduled", "--without-heartbeat",
-             "--without-gossip", "--without-mingle"],
-            cwd=ROOT, env=embedded_env, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-    try:
+    worker_args = ["-l", "info", "-c", "1", "-Q", "default,ingest,segments,experiences,scheduled"]
+    with _worker(embedded_env, log, "-A", "config", "worker", *worker_args, *QUICK_START) as worker:
         _run(embedded_env, "-c", PING_SCRIPT)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and "succeeded" not in log.read_text():
@@ -84,10 +106,3 @@ def test_product_runs_on_sqlite_and_the_filesystem_broker(embedded_env, tmp_path
             time.sleep(0.2)
         output = log.read_text()
         assert "segments.ping" in output and "succeeded" in output, output
-    finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        try:
-            worker.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
-            worker.wait(5)
