@@ -88,7 +88,14 @@ DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'db.sqli
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # SQLite has one writer at a time, and `make run` has three processes writing (web and two
+    # worker processes). A DEFERRED transaction that reads first (an ingest batch's claim) and then
+    # writes must upgrade its read lock, and when another process is writing SQLite refuses at once
+    # with "database is locked" instead of waiting (the busy timeout cannot help: waiting could
+    # deadlock). IMMEDIATE takes the write lock at BEGIN, where the timeout applies: transactions
+    # queue for up to 20 s instead of failing. On SQLite this queueing is also what stands in for
+    # FOR UPDATE SKIP LOCKED and the advisory locks of ingest: batches run one after the other.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(timeout=20, transaction_mode="IMMEDIATE")
 USING_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
