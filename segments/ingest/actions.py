@@ -22,7 +22,7 @@ from functools import cache
 
 from celery import current_app
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -329,6 +329,10 @@ def _apply_one(row: _Claimed) -> None:
     try:
         with transaction.atomic():
             _apply_all([row])
+    except (OperationalError, InterfaceError):
+        # The database, not the event: a deadlock, a lost connection, a lock timeout. No attempt
+        # is charged; the whole task is retried and the events stay ``received`` meanwhile.
+        raise
     except Exception as exc:  # noqa: BLE001 - recorded on the event, retried with backoff
         record_failure(row.id, row.attempts + 1, exc)
 

@@ -1,10 +1,11 @@
 """Set-based batches: a batch of events costs the same statements whatever its size, and applying
 events together gives exactly what applying them one by one gives."""
 
+import threading
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from segments import domain
@@ -154,3 +155,46 @@ def test_an_older_customer_update_changes_nothing(client, store, apply_pending):
     assert customer.first_name == "Eleven"
     assert customer.source_updated_at.isoformat() == "2026-11-05T11:00:00+00:00"
     assert set(InboundEvent.objects.values_list("status", flat=True)) == {"processed"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_database_error_charges_no_attempt_and_leaves_the_event_waiting(client, store):
+    # given a known customer whose row another transaction holds locked
+    from django.db import OperationalError, connections
+
+    _post_orders(client, store, 1, 1)
+    process_batch()
+    second = _order(2, email="buyer1@example.com")
+    second["customer"]["id"] = 600_001
+    post_shopify(client, store, "orders/create", second)
+    held, release = threading.Event(), threading.Event()
+
+    def hold_the_customer():
+        with transaction.atomic():
+            Customer.objects.select_for_update().get(email="buyer1@example.com")
+            held.set()
+            release.wait(10)
+        connections.close_all()
+
+    holder = threading.Thread(target=hold_the_customer)
+    holder.start()
+    held.wait(10)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '200ms'")
+        # when a worker's batch cannot lock the customer in time
+        with pytest.raises(OperationalError):
+            process_batch()
+    finally:
+        release.set()
+        holder.join()
+        with connection.cursor() as cursor:
+            cursor.execute("RESET lock_timeout")
+    # then the event waits for the task's retry, with no attempt charged and no error recorded
+    event = InboundEvent.objects.get(
+        customer_key="buyer1@example.com", topic="orders/create", attempts=0
+    )
+    assert event.status == InboundEvent.Status.RECEIVED and event.last_error == ""
+    # and once the lock is gone it is applied
+    assert process_batch() == 1
+    assert Customer.objects.get(email="buyer1@example.com").orders_count == 2
