@@ -172,7 +172,7 @@ def _recharge(store, topic: str, payload: dict) -> tuple[str, bytes, dict]:
     )
 
 
-def _requests(store, customers: int) -> list[tuple[str, bytes, dict]]:
+def _requests(store, customers: int, first: int = 0) -> list[tuple[str, bytes, dict]]:
     """A realistic stream for ``customers`` customers, shuffled as deliveries interleave.
 
     Every customer places a first order (Shopify ``orders/create``; a third of them pending and
@@ -186,7 +186,7 @@ def _requests(store, customers: int) -> list[tuple[str, bytes, dict]]:
     rng = random.Random(7)
     base, sub_base = load("shopify_orders_create"), load("recharge_subscription_created")
     prepared = []
-    for n in range(customers):
+    for n in range(first, first + customers):
         email = f"bench{n}@example.com"
         customer = {**base["customer"], "id": 6_000_000 + n, "email": email}
         subscriber = n % 3 == 0
@@ -293,14 +293,21 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
-def _wait_port(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
+def _wait_ready(port: int, timeout: float = 60) -> None:
+    """Wait until both gunicorn workers answer (the port opens before the workers have booted)."""
+    import httpx
+
+    deadline, answered = time.monotonic() + timeout, 0
     while time.monotonic() < deadline:
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.1)
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                answered += 1
+                if answered >= 10:
+                    return
+                continue
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
     raise RuntimeError("gunicorn did not start")
 
 
@@ -363,7 +370,7 @@ def main(argv: list[str]) -> None:
     )
     worker = None
     try:
-        _wait_port(port)
+        _wait_ready(port)
         base = f"http://127.0.0.1:{port}"
         jobs = [("POST", path, b, h) for path, b, h in _requests(store, customers)]
         events = len(jobs)
@@ -385,6 +392,16 @@ def main(argv: list[str]) -> None:
             f"  p99 {_percentile(view_lat, 0.99):6.1f} ms  statuses {view_status}"
         )
         print(f"ingest  ratio   : {hook_rate / view_rate:.2f} of the trivial view (aim >= 0.5)")
+        # The same paths unloaded, one sender: their own latency, without the queueing that 16
+        # senders against 2 workers on 2 shared cores add.
+        alone = [("POST", p, b, h) for p, b, h in _requests(store, 300, first=customers)][:500]
+        _, alone_lat, _ = asyncio.run(_send_all(base, alone, 1))
+        _, view_alone, _ = asyncio.run(_send_all(base, trivial[: len(alone)], 1))
+        print(
+            f"ingest  1 sender: webhook p50 {_percentile(alone_lat, 0.5):.1f} ms"
+            f" p99 {_percentile(alone_lat, 0.99):.1f} ms; trivial p50"
+            f" {_percentile(view_alone, 0.5):.1f} ms p99 {_percentile(view_alone, 0.99):.1f} ms"
+        )
         web.send_signal(signal.SIGTERM)
         web.wait(30)
 
