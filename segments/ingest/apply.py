@@ -17,7 +17,7 @@ from django.utils import timezone
 from .. import domain
 from ..models import Customer, Order, OrderLine, ReportedStreak, Subscription, UpcomingOrder
 from . import mapping
-from .batch import Batch
+from .batch import Batch, new_customer
 from .topics import Handler, Topic
 
 
@@ -71,17 +71,8 @@ def resolve_customer(
                 "Unknown customer and no email to create them with "
                 f"(shopify id {facts.shopify_id or '-'}, recharge id {facts.recharge_id or '-'})."
             )
-        customer = Customer.objects.create(
-            store_id=store_id,
-            email=facts.email,
-            shopify_id=facts.shopify_id,
-            recharge_id=facts.recharge_id,
-            first_name=facts.first_name or "",
-            last_name=facts.last_name or "",
-            tags=facts.tags or [],
-            accepts_marketing=bool(facts.accepts_marketing),
-            source_updated_at=facts.source_updated_at,
-        )
+        customer = new_customer(store_id, facts)
+        customer.save(force_insert=True)
         batch.remember(customer)
         return customer
     customer = found[0]

@@ -151,17 +151,7 @@ class Batch:
             keys = _keys(store_id, facts.shopify_id, facts.recharge_id, facts.email)
             if any(key in self._index or key in pending for key in keys):
                 continue
-            customer = Customer(
-                store_id=store_id,
-                email=facts.email,
-                shopify_id=facts.shopify_id,
-                recharge_id=facts.recharge_id,
-                first_name=facts.first_name or "",
-                last_name=facts.last_name or "",
-                tags=facts.tags or [],
-                accepts_marketing=bool(facts.accepts_marketing),
-                source_updated_at=facts.source_updated_at,
-            )
+            customer = new_customer(store_id, facts)
             fresh.append(customer)
             for key in keys:
                 pending[key] = customer
@@ -269,6 +259,21 @@ class Batch:
         if self.new_lines:
             OrderLine.objects.bulk_create(self.new_lines)
             self.new_lines = []
+
+
+def new_customer(store_id: int, facts: mapping.CustomerFacts) -> Customer:
+    """The (unsaved) customer that the first event naming them creates."""
+    return Customer(
+        store_id=store_id,
+        email=facts.email,
+        shopify_id=facts.shopify_id,
+        recharge_id=facts.recharge_id,
+        first_name=facts.first_name or "",
+        last_name=facts.last_name or "",
+        tags=facts.tags or [],
+        accepts_marketing=bool(facts.accepts_marketing),
+        source_updated_at=facts.source_updated_at,
+    )
 
 
 def _keys(store_id: int, shopify_id: str, recharge_id: str, email: str) -> list[tuple]:
