@@ -321,7 +321,14 @@ def _run(opts: dict[str, int]) -> None:
         runs = Run.objects.filter(trigger_event_key__startswith="bench-e-").count()
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
-        worker.wait(30)
+        try:
+            worker.wait(30)
+        except subprocess.TimeoutExpired:
+            pass
+        try:  # the pool's children too, whatever the main process managed before it exited
+            os.killpg(worker.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
     print(f"no-op task (segments.ping): {opts['pings']} in {ping_seconds:.2f}s = {ping_rate:.0f}/s")
     print(
         f"order events end to end: {opts['events']} in {event_seconds:.2f}s = {event_rate:.0f}/s "
