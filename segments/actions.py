@@ -5,18 +5,21 @@ Views, admin actions, the API, tasks and the experience engine all call these.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass, field
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 from . import domain
 from .models import (
     Customer,
     JobStatus,
     MembershipSource,
+    PendingAnnouncement,
     Segment,
     SegmentCalculation,
     SegmentHistory,
@@ -434,11 +437,7 @@ def _bulk_change(segment, customer_ids, *, add: bool, source, reference, acting_
             cursor.execute(sql, params)
             known, changed, first_id, last_id = cursor.fetchone()
             if first_id is not None:
-                transaction.on_commit(
-                    lambda: enqueue(
-                        "segments.announce_history", segment.pk, reference[:200], first_id, last_id
-                    )
-                )
+                queue_announcement(segment, reference, first_id, last_id)
     else:  # SQLite: one member at a time, fine for the small stores of a local run
         changer = add_to_segment if add else remove_from_segment
         customers = list(Customer.objects.filter(store_id=segment.store_id, pk__in=ids))
@@ -498,6 +497,55 @@ def change_members_by_email(
     result.changed = [id_to_email[i] for i in result.changed]
     result.unchanged = [id_to_email[i] for i in result.unchanged]
     return result
+
+
+def queue_announcement(segment: Segment, reference: str, first_id: int, last_id: int) -> None:
+    """Record, in the transaction writing them, that history rows are to be announced; queue
+    the announcement after commit. The beat sweep re-queues it if that enqueue is lost."""
+    pending = PendingAnnouncement.objects.create(
+        store_id=segment.store_id,
+        segment_id=segment.pk,
+        reference=reference[:200],
+        first_history_id=first_id,
+        last_history_id=last_id,
+    )
+    transaction.on_commit(lambda: enqueue("segments.announce_pending", pending.pk))
+
+
+def announce_pending(announcement_id: int) -> int:
+    """Announce one recorded bulk change unless it was already sent; return how many events.
+
+    The row is locked (``SKIP LOCKED``: a second task for it does nothing) and marked sent in the
+    transaction that sends the events; a worker lost midway leaves it pending for the sweep.
+    """
+    with transaction.atomic():
+        pending = (
+            PendingAnnouncement.objects.select_for_update(skip_locked=True)
+            .filter(pk=announcement_id, sent_at__isnull=True)
+            .first()
+        )
+        if pending is None:
+            return 0
+        sent = announce_history_range(
+            pending.segment_id,
+            pending.reference,
+            pending.first_history_id,
+            pending.last_history_id,
+        )
+        PendingAnnouncement.objects.filter(pk=pending.pk).update(sent_at=timezone.now())
+    return sent
+
+
+def requeue_pending_announcements(older_than: dt.datetime, limit: int = 200) -> list[int]:
+    """Queue again the announcements still pending since before ``older_than``; return them."""
+    ids = list(
+        PendingAnnouncement.objects.filter(sent_at__isnull=True, created_at__lt=older_than)
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for pk in ids:
+        enqueue("segments.announce_pending", pk)
+    return ids
 
 
 ANNOUNCE_CHUNK = 500  # events per signal (and so per receiver query and task) of a bulk change

@@ -24,7 +24,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from . import domain
-from .actions import enqueue, request_recompute, segment_tables
+from .actions import enqueue, queue_announcement, request_recompute, segment_tables
 from .models import JobStatus, Segment, SegmentCalculation, SegmentHistory, Store
 from .rules import RuleError, compile_rule, context_for, referenced_segments, validate_rule
 from .rules.ast import Node
@@ -238,12 +238,7 @@ def _apply_range(calculation, rule_sql, rule_params, reference, lo, hi) -> None:
         if not running:  # the sweep replaced this run: leave the rest to the new one
             raise _Superseded
         if first_id is not None:
-            segment_id = calculation.segment_id
-            transaction.on_commit(
-                lambda: enqueue(
-                    "segments.announce_history", segment_id, reference, first_id, last_id
-                )
-            )
+            queue_announcement(calculation.segment, reference, first_id, last_id)
 
 
 # --- one customer, every dynamic segment ---------------------------------------------------

@@ -11,6 +11,7 @@ EXPECTED = {
     "segments.evaluate_customers": "segments",
     "segments.run_import": "segments",
     "segments.announce_history": "segments",
+    "segments.announce_pending": "segments",
     "experiences.process_event": "experiences",
     "experiences.process_events": "experiences",
     "experiences.advance_run": "experiences",

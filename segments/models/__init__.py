@@ -3,7 +3,13 @@
 from .commerce import Customer, Order, OrderLine, Subscription, UpcomingOrder
 from .events import InboundEvent, ReportedStreak
 from .segment_jobs import JobStatus, SegmentCalculation, SegmentImport, SegmentImportProblem
-from .segmentation import MembershipSource, Segment, SegmentHistory, SegmentMembership
+from .segmentation import (
+    MembershipSource,
+    PendingAnnouncement,
+    Segment,
+    SegmentHistory,
+    SegmentMembership,
+)
 from .tenancy import Role, Store, StoreMembership, StoreOwned
 
 __all__ = [
@@ -13,6 +19,7 @@ __all__ = [
     "MembershipSource",
     "Order",
     "OrderLine",
+    "PendingAnnouncement",
     "ReportedStreak",
     "Role",
     "Segment",

@@ -125,3 +125,32 @@ class SegmentHistory(StoreOwned):
 
     def __str__(self):
         return f"{self.customer_id} {self.action} {self.segment_id}"
+
+
+class PendingAnnouncement(StoreOwned):
+    """The outbox of a bulk membership change: the history rows whose entered/left events are
+    still to be announced.
+
+    Written in the transaction that writes the history rows; the task that announces them marks
+    it sent, and a beat sweep re-queues any left pending (the broker was down at commit). A range
+    announced twice is harmless: receivers dedupe on the ``segment-history:<id>`` keys.
+    """
+
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="+")
+    reference = models.CharField(max_length=200, blank=True, default="")
+    first_history_id = models.BigIntegerField()
+    last_history_id = models.BigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(sent_at__isnull=True),
+                name="announcement_pending",
+            )
+        ]
+
+    def __str__(self):
+        return f"segment {self.segment_id} history {self.first_history_id}-{self.last_history_id}"

@@ -4,6 +4,7 @@ from .ingest import process_pending, sweep_inbound_events
 from .misc import ping
 from .segmentation import (
     announce_history,
+    announce_pending,
     evaluate_customer,
     evaluate_customers,
     recompute_dynamic_segments,
@@ -14,6 +15,7 @@ from .segmentation import (
 
 __all__ = [
     "announce_history",
+    "announce_pending",
     "evaluate_customer",
     "evaluate_customers",
     "ping",

@@ -6,6 +6,7 @@ redelivered one resumes after its last committed batch.
 """
 
 import logging
+from datetime import timedelta
 
 from celery import shared_task
 from django.utils import timezone
@@ -14,6 +15,9 @@ from .. import actions, csv_import, recompute
 from ..domain import DomainEvent
 
 logger = logging.getLogger(__name__)
+
+# How long an announcement may wait for its task before the sweep queues it again.
+ANNOUNCE_GRACE = timedelta(seconds=60)
 
 _RELIABLE = {"acks_late": True, "reject_on_worker_lost": True}
 
@@ -65,6 +69,12 @@ def announce_history(segment_id: int, reference: str, first_id: int, last_id: in
     return actions.announce_history_range(segment_id, reference, first_id, last_id)
 
 
+@shared_task(name="segments.announce_pending", **_RELIABLE)
+def announce_pending(announcement_id: int) -> int:
+    """Announce a recorded bulk change (the outbox row), once."""
+    return actions.announce_pending(announcement_id)
+
+
 @shared_task(name="scheduled.recompute_dynamic_segments")
 def recompute_dynamic_segments() -> int:
     """The safety net: queue a full recompute of every dynamic segment."""
@@ -73,7 +83,9 @@ def recompute_dynamic_segments() -> int:
 
 @shared_task(name="scheduled.sweep_stuck_segment_calculations")
 def sweep_stuck_segment_calculations() -> int:
-    """Restart recomputes and imports that stopped moving."""
+    """Restart recomputes and imports that stopped moving, and re-queue bulk announcements whose
+    task never came (the broker was down at commit)."""
     restarted = recompute.sweep_stuck_calculations()
     requeued = csv_import.requeue_stuck_imports(timezone.now() - recompute.stuck_after())
-    return len(restarted) + len(requeued)
+    announcements = actions.requeue_pending_announcements(timezone.now() - ANNOUNCE_GRACE)
+    return len(restarted) + len(requeued) + len(announcements)

@@ -1,0 +1,96 @@
+"""The outbox of bulk membership changes: their entered/left events are recorded in the
+transaction that writes the history, announced once, and re-queued by the sweep when the task that
+should announce them never came."""
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from config.celery import app
+from segments import domain
+from segments.actions import (
+    add_customers_to_segment,
+    announce_pending,
+    create_segment,
+    requeue_pending_announcements,
+)
+from segments.models import PendingAnnouncement, SegmentHistory
+from tests.fixtures.factories import make_customer
+
+from .segment_helpers import dynamic_segment
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def announced():
+    collected: list[domain.DomainEvent] = []
+
+    def receiver(sender, events: list[domain.DomainEvent], **kwargs):
+        collected.extend(events)
+
+    domain.domain_events.connect(receiver, dispatch_uid="test-announcements")
+    yield collected
+    domain.domain_events.disconnect(dispatch_uid="test-announcements")
+
+
+def _queued(queue: str = "segments") -> list[tuple[str, list]]:
+    found = []
+    with app.connection_for_write() as conn:
+        while (message := conn.default_channel.basic_get(queue, no_ack=True)) is not None:
+            found.append((message.headers["task"], message.decode()[0]))
+    return found
+
+
+def test_a_lost_enqueue_is_announced_once_by_the_sweep(
+    store, announced, django_capture_on_commit_callbacks
+):
+    # given a bulk add whose after-commit enqueue never runs (the broker was down at commit)
+    segment = create_segment(store, name="VIP")
+    customers = [make_customer(store) for _ in range(3)]
+    _queued()
+    with django_capture_on_commit_callbacks(execute=False):
+        result = add_customers_to_segment(segment, [c.pk for c in customers], source="api")
+    assert len(result.changed) == 3 and announced == [] and _queued() == []
+    # then the change's history range waits in the outbox
+    pending = PendingAnnouncement.objects.get(segment=segment, sent_at__isnull=True)
+    history = set(SegmentHistory.objects.filter(segment=segment).values_list("pk", flat=True))
+    assert (pending.first_history_id, pending.last_history_id) == (min(history), max(history))
+    # when the sweep runs after the grace period, it queues the announcement again
+    assert requeue_pending_announcements(timezone.now() - dt.timedelta(minutes=1)) == []
+    assert requeue_pending_announcements(timezone.now() + dt.timedelta(seconds=1)) == [pending.pk]
+    assert _queued() == [("segments.announce_pending", [pending.pk])]
+    # and the task announces each entry once, keyed by its history row
+    assert announce_pending(pending.pk) == 3
+    assert sorted(e.key for e in announced) == sorted(f"segment-history:{pk}" for pk in history)
+    assert {e.name for e in announced} == {domain.CUSTOMER_ENTERED_SEGMENT}
+    # and a second delivery of the task, or a later sweep, sends nothing again
+    assert announce_pending(pending.pk) == 0
+    assert requeue_pending_announcements(timezone.now() + dt.timedelta(seconds=1)) == []
+    assert len(announced) == 3
+
+
+def test_the_committed_change_queues_its_announcement(store, django_capture_on_commit_callbacks):
+    # given a bulk add that commits normally
+    segment = create_segment(store, name="VIP")
+    customer = make_customer(store)
+    _queued()
+    with django_capture_on_commit_callbacks(execute=True):
+        add_customers_to_segment(segment, [customer.pk], source="api")
+    # then its announcement task is on the segments queue
+    pending = PendingAnnouncement.objects.get(segment=segment)
+    assert _queued() == [("segments.announce_pending", [pending.pk])]
+
+
+def test_a_recompute_records_its_announcements(store):
+    # given customers matching a new dynamic segment
+    make_customer(store, orders_count=4)
+    make_customer(store, orders_count=5)
+    # when its first recompute runs
+    segment = dynamic_segment(store, "orders_count >= 3")
+    # then the entries it wrote wait in the outbox as one range
+    pending = PendingAnnouncement.objects.get(segment=segment)
+    added = SegmentHistory.objects.filter(segment=segment, action="added")
+    assert pending.last_history_id - pending.first_history_id + 1 >= added.count() == 2
+    assert pending.reference.startswith("calculation")
