@@ -10,6 +10,8 @@ secrets are write-only: the form never renders them and keeps the stored one whe
 from django import forms
 from django.contrib import admin
 from django.db import models
+from django.urls import reverse
+from django.utils.html import format_html
 
 from ..figures import FIGURE_COLUMNS
 from ..models import (
@@ -175,15 +177,24 @@ class CustomerAdmin(StoreOwnedAdmin):
     list_filter = ["store", "accepts_marketing", "created_at", "last_order_at"]
     list_select_related = ["store"]
     search_fields = ["email", "first_name", "last_name", "shopify_id", "recharge_id"]
-    readonly_fields = [*FIGURE_COLUMNS, "updated_at"]
+    readonly_fields = [*FIGURE_COLUMNS, "updated_at", "segments_page"]
     show_full_result_count = False
     fieldsets = [
         (None, {"fields": ["store", "email", "first_name", "last_name", "tags"]}),
+        ("Segments", {"fields": ["segments_page"]}),
         ("External ids", {"fields": ["shopify_id", "recharge_id"]}),
         ("Marketing", {"fields": ["accepts_marketing", "created_at"]}),
         ("Derived figures (kept up to date from orders)", {"fields": [*FIGURE_COLUMNS]}),
         ("Dates", {"fields": ["updated_at"]}),
     ]
+
+
+    @admin.display(description="Segments")
+    def segments_page(self, obj):
+        if not obj.pk:
+            return "-"
+        url = reverse("admin:segments_segment_customer", args=[obj.pk])
+        return format_html('<a href="{}">Segments, why, and history of every change</a>', url)
 
 
 @admin.register(Subscription)

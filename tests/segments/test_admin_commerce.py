@@ -269,3 +269,18 @@ def test_order_form_saves_lines_in_the_orders_store(admin_client, customer):
         customer.pk,
         Decimal("19.00"),
     )
+
+
+def test_customer_page_links_to_their_segments_and_history(admin_client, customer):
+    # given a customer in a static segment
+    from segments.actions import add_to_segment, create_segment
+
+    segment = create_segment(customer.store, name="Coffee club")
+    add_to_segment(segment, customer, source="manual")
+    # when staff open the customer
+    page = admin_client.get(f"/admin/segments/customer/{customer.pk}/change/")
+    # then it links to the page that lists their segments, why, and the history
+    link = f"/admin/segments/segment/customer/{customer.pk}/"
+    assert page.status_code == 200 and link.encode() in page.content
+    segments_page = admin_client.get(link)
+    assert segments_page.status_code == 200 and b"Coffee club" in segments_page.content
