@@ -188,7 +188,6 @@ class CustomerAdmin(StoreOwnedAdmin):
         ("Dates", {"fields": ["updated_at"]}),
     ]
 
-
     @admin.display(description="Segments")
     def segments_page(self, obj):
         if not obj.pk:
