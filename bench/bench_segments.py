@@ -269,6 +269,42 @@ def bench_incremental(store, count: int = 50, rounds: int = 200):
     )
 
 
+def bench_incremental_batch(store, size: int = 100, rounds: int = 10):
+    """A batch of order events' customers evaluated together against one by one (the baseline:
+    the per-customer evaluation), after bench_incremental created its 50 dynamic segments."""
+    from segments.models import Customer
+    from segments.recompute import evaluate_customer, evaluate_customers
+
+    ids = list(Customer.objects.filter(store=store).order_by("id").values_list("pk", flat=True))
+    ids = ids[1 : size + 1]
+
+    def flip(i: int) -> None:
+        Customer.objects.filter(pk__in=ids).update(
+            orders_count=5 if i % 2 else 0, total_spent=Decimal("500" if i % 2 else "0")
+        )
+
+    alone, together = [], []
+    for i in range(rounds):
+        flip(2 * i)
+        started = time.perf_counter()
+        for pk in ids:
+            with transaction.atomic():
+                evaluate_customer(store.pk, pk)
+        alone.append(time.perf_counter() - started)
+        flip(2 * i + 1)
+        started = time.perf_counter()
+        with transaction.atomic():
+            evaluate_customers(store.pk, [(pk, None) for pk in ids])
+        together.append(time.perf_counter() - started)
+    one_ms = statistics.median(alone) * 1000 / size
+    batch_ms = statistics.median(together) * 1000 / size
+    print(
+        f"incremental evaluation of {size} customers whose segments flip: together"
+        f" {batch_ms:.2f} ms per customer vs one by one {one_ms:.2f} ms"
+        f" ({one_ms / batch_ms:.1f}x faster)"
+    )
+
+
 def bench_import(store, rows: int = 100_000):
     from segments.csv_import import run_import, start_import
     from segments.models import Segment
@@ -328,6 +364,7 @@ def main(argv: list[str]) -> None:
     # own rows would be measured instead of the evaluation.
     if "incremental" in parts:
         bench_incremental(store)
+        bench_incremental_batch(store)
     if "recompute" in parts:
         bench_recompute(store)
     if "import" in parts:

@@ -244,30 +244,38 @@ def _apply_range(calculation, rule_sql, rule_params, reference, lo, hi) -> None:
 # --- one customer, every dynamic segment ---------------------------------------------------
 
 _APPLY_SQL = """
-WITH wanted AS (SELECT unnest(%(enter)s::bigint[]) AS segment_id),
-unwanted AS (SELECT unnest(%(leave)s::bigint[]) AS segment_id),
+WITH wanted AS (
+    SELECT * FROM unnest(%(enter_customers)s::bigint[], %(enter_segments)s::bigint[],
+                         %(enter_refs)s::text[]) AS w(customer_id, segment_id, reference)
+),
+unwanted AS (
+    SELECT * FROM unnest(%(leave_customers)s::bigint[], %(leave_segments)s::bigint[],
+                         %(leave_refs)s::text[]) AS u(customer_id, segment_id, reference)
+),
 ins AS (
     INSERT INTO {member} (store_id, segment_id, customer_id, source, reference, added_at)
-    SELECT %(store)s, w.segment_id, %(customer)s, 'rule', %(reference)s, now() FROM wanted w
+    SELECT %(store)s, w.segment_id, w.customer_id, 'rule', w.reference, now() FROM wanted w
     ON CONFLICT (segment_id, customer_id) DO NOTHING
-    RETURNING segment_id
+    RETURNING segment_id, customer_id, reference
 ),
 del AS (
     DELETE FROM {member} m USING unwanted u
-    WHERE m.segment_id = u.segment_id AND m.customer_id = %(customer)s
-    RETURNING m.segment_id
+    WHERE m.segment_id = u.segment_id AND m.customer_id = u.customer_id
+    RETURNING m.segment_id, m.customer_id, u.reference
 ),
 changes AS (
-    SELECT segment_id, 'added' AS action, 1 AS delta FROM ins
-    UNION ALL SELECT segment_id, 'removed', -1 FROM del
+    SELECT segment_id, customer_id, reference, 'added' AS action, 1 AS delta FROM ins
+    UNION ALL SELECT segment_id, customer_id, reference, 'removed', -1 FROM del
 ),
 counted AS (
-    UPDATE {segment} s SET member_count = s.member_count + ch.delta
-    FROM changes ch WHERE s.id = ch.segment_id
+    UPDATE {segment} s SET member_count = s.member_count + d.delta
+    FROM (SELECT segment_id, SUM(delta) AS delta FROM changes GROUP BY segment_id) d
+    WHERE s.id = d.segment_id AND d.delta <> 0
 )
 INSERT INTO {history} (store_id, segment_id, customer_id, action, source, reference, at)
-SELECT %(store)s, segment_id, %(customer)s, action, 'rule', %(reference)s, now() FROM changes
-RETURNING id, segment_id, action
+SELECT %(store)s, segment_id, customer_id, action, 'rule', reference, now() FROM changes
+ORDER BY customer_id, segment_id
+RETURNING id, segment_id, customer_id, action
 """
 
 
@@ -318,23 +326,36 @@ class Evaluation:
 def evaluate_customer(
     store_id: int, customer_id: int, *, cause: domain.DomainEvent | None = None
 ) -> Evaluation:
-    """Re-evaluate every dynamic segment of the store for one customer, in at most 3 queries.
+    """Re-evaluate every dynamic segment of the store for one customer (see
+    ``evaluate_customers``)."""
+    return evaluate_customers(store_id, [(customer_id, cause)])[customer_id]
 
-    One query loads the store's segments, one evaluates every rule as a boolean column next to
-    the customer's current memberships, and one statement applies the diff with its history.
-    Rules that test membership of a segment this evaluation changed are evaluated once more
-    (two more queries per level of such dependencies, none when there are none).
+
+def evaluate_customers(
+    store_id: int, customers: list[tuple[int, domain.DomainEvent | None]]
+) -> dict[int, Evaluation]:
+    """Re-evaluate every dynamic segment of the store for many customers, set-based.
+
+    ``customers`` pairs each customer id with the event that caused the evaluation (it names the
+    history rows and is the cause of the entered/left events). At most 3 queries whatever the
+    number of customers and segments: one loads the store's segments, one evaluates every rule
+    as a boolean column for every customer next to their current memberships, and one statement
+    applies all the differences with their history. Rules that test membership of a segment this
+    evaluation changed are evaluated once more for the customers who changed (two more queries
+    per level of such dependencies, none when there are none).
     """
+    causes = dict(customers)
+    results = {customer_id: Evaluation([], []) for customer_id in causes}
     if connection.vendor != "postgresql":
         logger.info("Incremental segment evaluation skipped: it needs PostgreSQL")
-        return Evaluation([], [])
+        return results
     segments = list(
         Segment.objects.filter(store_id=store_id).values_list(
             "id", "name", "kind", "rule", "store__timezone"
         )
     )
     if not any(kind == Segment.Kind.DYNAMIC for _i, _n, kind, _r, _tz in segments):
-        return Evaluation([], [])
+        return results
     tz_name = segments[0][4]
     today = timezone.localdate(timezone.now(), Store(timezone=tz_name).tzinfo)
     all_columns = _compiled_columns(
@@ -343,57 +364,63 @@ def evaluate_customer(
         today,
         tuple((sid, name, kind, rule) for sid, name, kind, rule, _ in segments),
     )
-    result = Evaluation([], [])
-    columns = all_columns
+    columns, pending = all_columns, sorted(causes)
     for _ in range(MAX_DEPENDENCY_PASSES):
-        if not columns:
+        if not columns or not pending:
             break
-        entered, left = _evaluate_pass(store_id, customer_id, columns, cause)
-        result.entered += entered
-        result.left += left
-        changed = set(entered) | set(left)
-        columns = tuple(c for c in all_columns if c.depends_on & changed)
-    return result
+        changed = _evaluate_pass(store_id, pending, columns, causes)
+        touched: set[int] = set()
+        for customer_id, segment_id, action in changed:
+            result = results[customer_id]
+            (result.entered if action == SegmentHistory.Action.ADDED else result.left).append(
+                segment_id
+            )
+            touched.add(segment_id)
+        columns = tuple(c for c in all_columns if c.depends_on & touched)
+        pending = sorted({customer_id for customer_id, _s, _a in changed})
+    return results
 
 
-def _evaluate_pass(store_id, customer_id, columns, cause) -> tuple[list[int], list[int]]:
+def _evaluate_pass(store_id, customer_ids, columns, causes) -> list[tuple[int, int, str]]:
+    """Evaluate ``columns`` for the customers and apply the differences; return the changes."""
     tables = segment_tables()
     query = (
-        f"SELECT ARRAY(SELECT m.segment_id FROM {tables['member']} m WHERE m.customer_id = c.id), "
+        "SELECT c.id, ARRAY(SELECT m.segment_id FROM "
+        f"{tables['member']} m WHERE m.customer_id = c.id), "
         + ", ".join(c.sql for c in columns)
-        + f" FROM {tables['customer']} c WHERE c.id = %s AND c.store_id = %s"
+        + f" FROM {tables['customer']} c WHERE c.id = ANY(%s) AND c.store_id = %s"
     )
     params = [p for c in columns for p in c.params]
     with connection.cursor() as cursor:
-        cursor.execute(query, [*params, customer_id, store_id])
-        row = cursor.fetchone()
-    if row is None:
-        return [], []
-    current = set(row[0])
-    matches = zip((c.segment_id for c in columns), row[1:], strict=True)
-    enter, leave = [], []
-    for sid, match in matches:
-        if match and sid not in current:
-            enter.append(sid)
-        elif not match and sid in current:
-            leave.append(sid)
-    if not enter and not leave:
-        return [], []
-    reference = f"event:{cause.key}"[:200] if cause is not None else "evaluation"
+        cursor.execute(query, [*params, list(customer_ids), store_id])
+        rows = cursor.fetchall()
+    diff = {key: ([], [], []) for key in ("enter", "leave")}
+    for customer_id, current_ids, *matches in rows:
+        current = set(current_ids)
+        cause = causes.get(customer_id)
+        reference = f"event:{cause.key}"[:200] if cause is not None else "evaluation"
+        for column, match in zip(columns, matches, strict=True):
+            if bool(match) == (column.segment_id in current):
+                continue
+            customers, segment_ids, references = diff["enter" if match else "leave"]
+            customers.append(customer_id)
+            segment_ids.append(column.segment_id)
+            references.append(reference)
+    if not diff["enter"][0] and not diff["leave"][0]:
+        return []
     with connection.cursor() as cursor:
         cursor.execute(
             _APPLY_SQL.format(**tables),
             {
-                "enter": enter,
-                "leave": leave,
                 "store": store_id,
-                "customer": customer_id,
-                "reference": reference,
+                **{f"{kind}_customers": diff[kind][0] for kind in diff},
+                **{f"{kind}_segments": diff[kind][1] for kind in diff},
+                **{f"{kind}_refs": diff[kind][2] for kind in diff},
             },
         )
         written = cursor.fetchall()
     events = []
-    for history_id, segment_id, action in written:
+    for history_id, segment_id, customer_id, action in written:
         name = (
             domain.CUSTOMER_ENTERED_SEGMENT
             if action == SegmentHistory.Action.ADDED
@@ -401,6 +428,7 @@ def _evaluate_pass(store_id, customer_id, columns, cause) -> tuple[list[int], li
         )
         key = f"segment-history:{history_id}"
         data = {"segment_id": segment_id, "source": "rule"}
+        cause = causes.get(customer_id)
         if cause is not None:
             event = cause.follow_up(name, key, customer_id=customer_id, data=data)
         else:
@@ -409,10 +437,7 @@ def _evaluate_pass(store_id, customer_id, columns, cause) -> tuple[list[int], li
             )
         events.append(event)
     domain.announce_all(events)
-    return (
-        [s for _h, s, a in written if a == "added"],
-        [s for _h, s, a in written if a == "removed"],
-    )
+    return [(customer_id, segment_id, action) for _h, segment_id, customer_id, action in written]
 
 
 # --- safety nets ----------------------------------------------------------------------------

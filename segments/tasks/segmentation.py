@@ -39,15 +39,21 @@ def evaluate_customer(store_id: int, customer_id: int, cause: dict | None = None
 
 @shared_task(name="segments.evaluate_customers", **_RELIABLE)
 def evaluate_customers(store_id: int, causes: list[dict]) -> int:
-    """Re-evaluate every dynamic segment of a store for each customer the events are about.
+    """Re-evaluate every dynamic segment of a store for the customers the events are about.
 
-    Each evaluation commits on its own and is idempotent (it applies a diff), so a redelivered
-    task redoes nothing that was done. One customer's failure is logged and does not hold back
-    the others; the periodic full recompute repairs what it missed.
+    One set-based evaluation for all of them; it is idempotent (it applies a difference), so a
+    redelivered task redoes nothing that was done. Should it fail, each customer is evaluated
+    alone so that one cannot hold back the others; what still fails is logged, and the periodic
+    full recompute repairs it.
     """
+    events = [DomainEvent.from_dict(cause) for cause in causes]
+    try:
+        results = recompute.evaluate_customers(store_id, [(e.customer_id, e) for e in events])
+        return sum(len(r.entered) + len(r.left) for r in results.values())
+    except Exception:  # noqa: BLE001 - fall back to one customer at a time
+        logger.exception("Evaluating %d customers together failed; one by one", len(events))
     changed = 0
-    for cause in causes:
-        event = DomainEvent.from_dict(cause)
+    for event in events:
         try:
             result = recompute.evaluate_customer(store_id, event.customer_id, cause=event)
         except Exception:  # noqa: BLE001 - one customer must not stop the batch

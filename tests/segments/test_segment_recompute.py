@@ -21,6 +21,7 @@ from segments.models import (
 )
 from segments.recompute import (
     evaluate_customer,
+    evaluate_customers,
     recompute_all_dynamic_segments,
     run_calculation,
     sweep_stuck_calculations,
@@ -305,3 +306,44 @@ def test_incremental_evaluation_follows_segments_that_test_other_segments(store)
     # then they enter both, the derived one in a second pass of the same evaluation
     assert result.entered == [base.pk, derived.pk]
     assert member_emails(derived) == {customer.email}
+
+
+def test_many_customers_are_evaluated_together_in_three_queries(
+    store, django_assert_max_num_queries, django_capture_on_commit_callbacks, received
+):
+    # given 6 dynamic segments, 40 customers whose order counts just changed, one of them a
+    # member of every segment who now matches none
+    segments = [
+        dynamic_segment(store, f"orders_count >= {n + 1}", name=f"At least {n + 1}")
+        for n in range(6)
+    ]
+    leaving = make_customer(store, orders_count=9)
+    assert len(evaluate_customer(store.pk, leaving.pk).entered) == 6
+    customers = [leaving] + [make_customer(store, orders_count=0) for _ in range(39)]
+    for n, customer in enumerate(customers):
+        Customer.objects.filter(pk=customer.pk).update(orders_count=n % 8)
+    causes = [
+        (c.pk, domain.DomainEvent("order_processed", store.pk, c.pk, key=f"inbound:{c.pk}"))
+        for c in customers
+    ]
+    # when they are evaluated in one call
+    with django_capture_on_commit_callbacks(execute=True):
+        with django_assert_max_num_queries(3):
+            results = evaluate_customers(store.pk, causes)
+    # then each holds exactly the segments their count reaches, and the counts follow
+    for n, customer in enumerate(customers):
+        expected = {s.pk for k, s in enumerate(segments) if n % 8 >= k + 1}
+        held = set(
+            SegmentMembership.objects.filter(customer=customer).values_list("segment_id", flat=True)
+        )
+        assert held == expected, (n, held, expected)
+    assert results[leaving.pk].left == [s.pk for s in segments]
+    for segment in segments:
+        segment.refresh_from_db()
+        assert segment.member_count == SegmentMembership.objects.filter(segment=segment).count()
+    # and every change names its own customer's event, in the history and in the announcements
+    for row in SegmentHistory.objects.filter(reference__startswith="event:"):
+        assert row.reference == f"event:inbound:{row.customer_id}"
+    moved = [e for e in received if e.name.startswith("customer_")]
+    assert moved and all(e.origin == f"inbound:{e.customer_id}" for e in moved)
+    assert len(moved) == SegmentHistory.objects.filter(reference__startswith="event:").count()
