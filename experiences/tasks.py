@@ -35,19 +35,20 @@ def process_event(event: dict) -> list[int]:
 
 @shared_task(name="experiences.process_events", **RELIABLE)
 def process_events(events: list[dict]) -> list[int]:
-    """Handle a batch of events in their order; hand any that fails to its own retried task.
+    """Handle a batch of events in their order, reading what they need once for the batch.
 
     Each event is idempotent on its own (one run per experience and event), so a redelivered
-    batch only redoes what was not done, and one failing event never holds back the others.
+    batch only redoes what was not done. Should the batch fail, each event is handed to its own
+    retried task, so one failing event never holds back the others.
     """
-    touched: list[int] = []
-    for data in events:
-        try:
-            touched += actions.process_event(DomainEvent.from_dict(data))
-        except Exception:  # noqa: BLE001 - retried alone, with backoff, by process_event
-            logger.warning("Event %s failed in a batch; retrying it alone", data.get("key"))
+    parsed = [DomainEvent.from_dict(data) for data in events]
+    try:
+        return actions.process_events(parsed)
+    except Exception:  # noqa: BLE001 - retried alone, with backoff, by process_event
+        logger.warning("A batch of %d events failed; retrying each alone", len(events))
+        for data in events:
             process_event.delay(data)
-    return touched
+        return []
 
 
 @shared_task(name="experiences.advance_run", **RELIABLE)

@@ -18,7 +18,7 @@ from .authoring import (
     update_experience,
 )
 from .delivery import deliver_email, sweep_emails
-from .engine import process_event
+from .engine import process_event, process_events
 from .walker import advance_run, resume_due_waits, resume_stalled_runs
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "draft_for",
     "pause_experience",
     "process_event",
+    "process_events",
     "publish_draft",
     "resume_due_waits",
     "resume_experience",

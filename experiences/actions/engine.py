@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from segments import domain
 from segments.domain import DomainEvent
-from segments.models import Customer
+from segments.models import Customer, SegmentMembership
 
 from ..conditions import evaluate
 from ..context import EvaluationContext
@@ -99,7 +99,61 @@ def held_out(experience: Experience, customer_id: int) -> bool:
 # --- handling an event -------------------------------------------------------------------------
 
 
-def process_event(event: DomainEvent) -> list[int]:
+class Prefetched:
+    """What a batch of events needs, read once for the batch: the customers (with their stores),
+    their segment memberships and runs in flight, and the trigger index entries of each store
+    and event name.
+
+    Facts about a customer hold only until the engine handles that customer's first event (it may
+    start runs and change memberships); later events of the same customer read afresh. The
+    trigger index holds for the batch: a publish lands on the next batch.
+    """
+
+    def __init__(self, events: list[DomainEvent]):
+        ids = {e.customer_id for e in events if e.customer_id}
+        self.customers = {
+            c.pk: c
+            for c in Customer.objects.select_related("store").filter(
+                pk__in=ids, store__experiences_enabled=True
+            )
+        }
+        self.segment_ids: dict[int, set[int]] = {pk: set() for pk in self.customers}
+        for customer_id, segment_id in SegmentMembership.objects.filter(
+            customer_id__in=self.customers
+        ).values_list("customer_id", "segment_id"):
+            self.segment_ids[customer_id].add(segment_id)
+        self.runs: dict[int, list[Run]] = {pk: [] for pk in self.customers}
+        for run in Run.objects.filter(
+            customer_id__in=self.customers, status__in=Run.ACTIVE
+        ).select_related("experience"):
+            self.runs[run.customer_id].append(run)
+        self.entries: dict[tuple[int, str], list[TriggerIndex]] = {}
+        keys = {(e.store_id, e.name) for e in events if e.customer_id in self.customers}
+        if keys:
+            for entry in TriggerIndex.objects.filter(
+                store_id__in={k[0] for k in keys}, event__in={k[1] for k in keys}
+            ).select_related("experience", "node"):
+                self.entries.setdefault((entry.store_id, entry.event), []).append(entry)
+        self._used: set[int] = set()
+
+    def take(self, customer_id: int) -> tuple[Customer | None, bool]:
+        """The customer, and whether their prefetched memberships and runs still hold."""
+        fresh = customer_id not in self._used
+        self._used.add(customer_id)
+        return self.customers.get(customer_id), fresh
+
+
+def process_events(events: list[DomainEvent]) -> list[int]:
+    """Handle a batch of events in their order (see ``process_event``), reading what they need
+    once for the batch."""
+    prefetched = Prefetched(events)
+    touched: list[int] = []
+    for event in events:
+        touched += process_event(event, prefetched)
+    return touched
+
+
+def process_event(event: DomainEvent, prefetched: Prefetched | None = None) -> list[int]:
     """Handle one domain event for its customer; return the ids of the runs it started or moved.
 
     Safe to repeat: a second delivery of the same event starts nothing new and only continues
@@ -107,22 +161,33 @@ def process_event(event: DomainEvent) -> list[int]:
     """
     if not event.customer_id:
         return []
-    customer = (
-        Customer.objects.select_related("store")
-        .filter(pk=event.customer_id, store_id=event.store_id, store__experiences_enabled=True)
-        .first()
-    )
+    fresh = False
+    if prefetched is not None:
+        customer, fresh = prefetched.take(event.customer_id)
+        if customer is not None and customer.store_id != event.store_id:
+            customer = None
+    else:
+        customer = (
+            Customer.objects.select_related("store")
+            .filter(pk=event.customer_id, store_id=event.store_id, store__experiences_enabled=True)
+            .first()
+        )
     if customer is None:  # no such customer, or a store without experiences
         return []
     store = customer.store
     ctx = EvaluationContext(store, customer, event.data)
-    touched = _handle_active_runs(event, customer)
+    if fresh:
+        ctx.__dict__["segment_ids"] = prefetched.segment_ids[customer.pk]  # the cached_property
+    touched = _handle_active_runs(event, customer, prefetched.runs[customer.pk] if fresh else None)
 
-    entries = list(
-        TriggerIndex.objects.filter(store=store, event=event.name).select_related(
-            "experience", "node"
+    if prefetched is not None:
+        entries = prefetched.entries.get((store.pk, event.name), [])
+    else:
+        entries = list(
+            TriggerIndex.objects.filter(store=store, event=event.name).select_related(
+                "experience", "node"
+            )
         )
-    )
     if not entries:
         for run_id in touched:
             walk(run_id, ctx)
@@ -222,13 +287,18 @@ def start_runs(entries: list[TriggerIndex], customer: Customer, event: DomainEve
         )
 
 
-def _handle_active_runs(event: DomainEvent, customer: Customer) -> list[int]:
+def _handle_active_runs(
+    event: DomainEvent, customer: Customer, runs: list[Run] | None = None
+) -> list[int]:
     """Return the runs to walk: those this event started and a lost worker left running (a
     redelivery continues them), and waits for the next order that this order resumes; end the
-    runs whose exit criteria this event meets."""
-    runs = list(
-        Run.objects.filter(customer=customer, status__in=Run.ACTIVE).select_related("experience")
-    )
+    runs whose exit criteria this event meets. ``runs``: the customer's active runs, if read."""
+    if runs is None:
+        runs = list(
+            Run.objects.filter(customer=customer, status__in=Run.ACTIVE).select_related(
+                "experience"
+            )
+        )
     interrupted = [
         r.pk for r in runs if r.trigger_event_key == event.key and r.status == Run.Status.RUNNING
     ]

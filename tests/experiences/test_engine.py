@@ -627,3 +627,37 @@ def test_redelivery_continues_a_run_its_lost_worker_left_running(milestone, mile
     assert run.pk == run_id and run.status == Run.Status.COMPLETED
     assert SegmentMembership.objects.filter(segment=reached, customer=customer).exists()
     assert len(mail.outbox) == 1
+
+
+def test_a_batch_resumes_in_its_second_event_the_wait_its_first_event_started(store):
+    # given "wait until the next order" and a customer's two orders arriving in one batch
+    reached = static_segment(store, "Ordered twice")
+    nodes = [
+        node("trigger", "trigger", {"confirm_every_order": True}),
+        node("wait", "wait", {"mode": "next_order"}),
+        node("add", "segment", {"action": "add", "segment_id": reached.pk}),
+        node("end", "end"),
+    ]
+    edges = [edge("trigger", "wait"), edge("wait", "add"), edge("add", "end")]
+    experience = publish(store, nodes, edges, reentry="once")
+    customer, other = make_customer(store), make_customer(store)
+    first = order_event(make_order(customer, is_subscription=True))
+    second = order_event(make_order(customer, is_subscription=True))
+    alone = order_event(make_order(other, is_subscription=True))
+    # when the batch is handled, the first order delivered twice
+    actions.process_events([first, alone, first, second])
+    # then the second order found the run the first one started (facts read afresh) and ended it
+    run = Run.objects.get(experience=experience, customer=customer)
+    assert run.status == Run.Status.COMPLETED
+    assert SegmentMembership.objects.filter(segment=reached, customer=customer).exists()
+    # and the other customer's run waits, started once
+    assert Run.objects.get(experience=experience, customer=other).status == Run.Status.WAITING
+
+
+def test_a_batch_nobody_listens_to_costs_four_queries_whatever_its_size(
+    milestone, django_assert_num_queries
+):
+    store = milestone[0].store
+    batch = [event(domain.SUBSCRIPTION_UPDATED, make_customer(store)) for _ in range(20)]
+    with django_assert_num_queries(4):
+        assert actions.process_events(batch) == []
