@@ -92,7 +92,7 @@ def _env(database_url: str) -> dict:
 
 
 class Worker:
-    def __init__(self, env: dict):
+    def __init__(self, env: dict, queues: str = "ingest,default"):
         self.log = tempfile.NamedTemporaryFile(prefix="bench-worker-", suffix=".log", delete=False)
         self.proc = subprocess.Popen(
             [
@@ -103,7 +103,7 @@ class Worker:
                 "config",
                 "worker",
                 "-Q",
-                "ingest,default",
+                queues,
                 "-c",
                 "2",
                 "--without-heartbeat",
@@ -318,11 +318,19 @@ def _purge(app) -> None:
                 conn.default_channel.queue_purge(queue)
             except Exception:  # noqa: BLE001 - nothing to purge yet
                 pass
+        # Leftovers of killed test workers would count as work in flight.
+        conn.default_channel.client.delete("unacked", "unacked_index")
 
 
 def _queued(app, queues) -> dict[str, int]:
     with app.connection_for_write() as conn:
         return {q: conn.default_channel.client.llen(q) for q in queues}
+
+
+def _busy(app, queues) -> bool:
+    with app.connection_for_write() as conn:
+        client = conn.default_channel.client
+        return bool(sum(client.llen(q) for q in queues) + client.hlen("unacked"))
 
 
 def _pings_done(worker: Worker) -> int:
@@ -425,6 +433,20 @@ def main(argv: list[str]) -> None:
         queued = _queued(current_app, ("segments", "experiences"))
         wrong = count_inconsistent_customers(store.pk)
 
+        # Downstream: the segment evaluations and engine batches the events handed off (and the
+        # entered/left events those announce in turn), drained by a worker of the same size.
+        from experiences.models import Run
+        from segments.models import SegmentHistory
+
+        worker = Worker(env, queues="segments,experiences")
+        started = worker.wait_ready()
+        while time.monotonic() < deadline and _busy(current_app, ("segments", "experiences")):
+            time.sleep(0.05)
+        downstream_s = time.perf_counter() - started
+        worker.stop()
+        moved = SegmentHistory.objects.filter(store=store, reference__startswith="event:").count()
+        runs = Run.objects.filter(store=store).count()
+
         for _ in range(events):
             current_app.send_task("segments.ping", queue="default")
         worker = Worker(env)
@@ -440,6 +462,12 @@ def main(argv: list[str]) -> None:
             f" {process_s:.1f} s)"
         )
         print(f"process checks  : {wrong} customers with wrong figures; handed off {queued}")
+        print(
+            f"downstream      : drained in {downstream_s:.1f} s ({moved} segment entries and"
+            f" exits, {runs} experience runs); all {pending} events settled in"
+            f" {process_s + downstream_s:.1f} s = {pending / (process_s + downstream_s):.0f}"
+            " events/s"
+        )
         print(
             f"process no-op   : {noop_rate:8.0f} tasks/s ({events} segments.ping, {noop_s:.1f} s)"
         )
