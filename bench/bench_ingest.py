@@ -238,9 +238,9 @@ def _listening_store(store) -> None:
         ("Big spenders", "total_spent >= 80"),
     ):
         create_segment(store, name=name, kind="dynamic", rule=rule)
-    reached = create_segment(store, name="Third order reached")
+    reached = create_segment(store, name="Second order reached")
     experience = authoring.create_experience(
-        store, name="Third subscription order", kind="reward_strategy"
+        store, name="Second subscription order", kind="reward_strategy"
     )
     nodes = [
         {
@@ -249,7 +249,7 @@ def _listening_store(store) -> None:
             "config": {
                 "event": "order_processed",
                 "conditions": [
-                    [{"field": "subscription_orders_count", "operator": "eq", "value": 3}]
+                    [{"field": "subscription_orders_count", "operator": "eq", "value": 2}]
                 ],
             },
         },
