@@ -198,20 +198,20 @@ def test_new_version_leaves_waiting_customers_on_their_version(store):
     assert not SegmentMembership.objects.filter(segment=other, customer=customer).exists()
 
 
-def test_wait_until_next_order_resumes_on_the_next_order(store):
-    reached = static_segment(store, "Ordered again")
+def _next_order_graph(reached):
+    """Trigger on every order, wait for the customer's next order, then add them to ``reached``."""
     nodes = [
         node("trigger", "trigger", {"confirm_every_order": True}),
         node("wait", "wait", {"mode": "next_order"}),
         node("add", "segment", {"action": "add", "segment_id": reached.pk}),
         node("end", "end"),
     ]
-    experience = publish(
-        store,
-        nodes,
-        [edge("trigger", "wait"), edge("wait", "add"), edge("add", "end")],
-        reentry="once",
-    )
+    return nodes, [edge("trigger", "wait"), edge("wait", "add"), edge("add", "end")]
+
+
+def test_wait_until_next_order_resumes_on_the_next_order(store):
+    reached = static_segment(store, "Ordered again")
+    experience = publish(store, *_next_order_graph(reached), reentry="once")
     customer = make_customer(store)
     first = order_event(make_order(customer, is_subscription=True))
     actions.process_event(first)
@@ -632,14 +632,7 @@ def test_redelivery_continues_a_run_its_lost_worker_left_running(milestone, mile
 def test_a_batch_resumes_in_its_second_event_the_wait_its_first_event_started(store):
     # given "wait until the next order" and a customer's two orders arriving in one batch
     reached = static_segment(store, "Ordered twice")
-    nodes = [
-        node("trigger", "trigger", {"confirm_every_order": True}),
-        node("wait", "wait", {"mode": "next_order"}),
-        node("add", "segment", {"action": "add", "segment_id": reached.pk}),
-        node("end", "end"),
-    ]
-    edges = [edge("trigger", "wait"), edge("wait", "add"), edge("add", "end")]
-    experience = publish(store, nodes, edges, reentry="once")
+    experience = publish(store, *_next_order_graph(reached), reentry="once")
     customer, other = make_customer(store), make_customer(store)
     first = order_event(make_order(customer, is_subscription=True))
     second = order_event(make_order(customer, is_subscription=True))
