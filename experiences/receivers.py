@@ -6,7 +6,7 @@ import logging
 
 from kombu.exceptions import OperationalError as BrokerError
 
-from segments.domain import DomainEvent
+from segments.domain import DomainEvent, delivery_is_strict
 
 from .models import Run, TriggerIndex
 
@@ -60,6 +60,8 @@ def on_domain_events(sender, events: list[DomainEvent], **kwargs) -> None:
         try:
             process_events.delay([event.as_dict() for event in chunk])
         except BrokerError:
+            if delivery_is_strict():  # the sender keeps the events in an outbox: let it know
+                raise
             # The caller's transaction has committed; failing it now helps nobody. The events
             # stay recorded upstream (their keys name them) for a re-announce.
             logger.exception(

@@ -311,6 +311,8 @@ def enqueue(task_name: str, *args) -> None:
     try:
         app.send_task(task_name, args=list(args))
     except Exception:  # noqa: BLE001 - the work is recorded in the database; sweeps retry it
+        if domain.delivery_is_strict():
+            raise
         logger.exception("Could not enqueue %s%r; the sweep will pick it up", task_name, args)
 
 
@@ -526,12 +528,13 @@ def announce_pending(announcement_id: int) -> int:
         )
         if pending is None:
             return 0
-        sent = announce_history_range(
-            pending.segment_id,
-            pending.reference,
-            pending.first_history_id,
-            pending.last_history_id,
-        )
+        with domain.strict_delivery():  # a broker failure leaves the row pending for the sweep
+            sent = announce_history_range(
+                pending.segment_id,
+                pending.reference,
+                pending.first_history_id,
+                pending.last_history_id,
+            )
         PendingAnnouncement.objects.filter(pk=pending.pk).update(sent_at=timezone.now())
     return sent
 

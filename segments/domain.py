@@ -14,6 +14,8 @@ feed each other through segments can be stopped at a depth limit.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,6 +85,25 @@ def announce_all(events: list[DomainEvent]) -> None:
     if events:
         batch = list(events)
         transaction.on_commit(lambda: send_now(batch))
+
+
+_strict = contextvars.ContextVar("domain_events_strict", default=False)
+
+
+@contextlib.contextmanager
+def strict_delivery():
+    """Within this block, a receiver that cannot hand its work on (the broker is down) raises
+    instead of logging and carrying on: for senders with an outbox, which keep the events to send
+    again rather than lose them."""
+    token = _strict.set(True)
+    try:
+        yield
+    finally:
+        _strict.reset(token)
+
+
+def delivery_is_strict() -> bool:
+    return _strict.get()
 
 
 def send_now(events: list[DomainEvent]) -> None:

@@ -1,14 +1,10 @@
 """Never lost, never twice: duplicates, a broker outage and a killed worker, with a real Celery
 worker, real PostgreSQL and real Redis."""
 
-import socket
-import subprocess
 import threading
 import time
 from decimal import Decimal
 
-import pytest
-from celery import Celery, current_app
 from django.db import connection, connections
 from django.test import Client
 
@@ -67,67 +63,6 @@ def test_same_event_ten_times_five_concurrently_creates_one_order(celery_worker_
     assert customer.orders_count == 1
     assert customer.total_spent == Decimal("42.90")
     assert InboundEvent.objects.get().attempts == 1
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class PrivateRedis:
-    """A redis-server of this test's own, on a free loopback port, that the test can stop."""
-
-    def __init__(self):
-        self.port = _free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc = None
-
-    def start(self):
-        self.proc = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("private redis-server did not start")
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-
-
-@pytest.fixture
-def private_broker(settings):
-    """Make a Celery app on a private Redis the current app; restore the shared one afterwards."""
-    redis_server = PrivateRedis()
-    redis_server.start()
-    shared = current_app._get_current_object()
-    private = Celery("subexp-private", set_as_current=False)
-    private.config_from_object("django.conf:settings", namespace="CELERY")
-    private.conf.broker_url = private.conf.broker_write_url = redis_server.url
-    private.conf.broker_read_url = redis_server.url
-    private.set_current()
-    yield redis_server
-    shared.set_current()
-    redis_server.stop()
 
 
 def test_broker_down_while_100_webhooks_arrive_loses_nothing(

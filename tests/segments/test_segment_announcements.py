@@ -94,3 +94,43 @@ def test_a_recompute_records_its_announcements(store):
     added = SegmentHistory.objects.filter(segment=segment, action="added")
     assert pending.last_history_id - pending.first_history_id + 1 >= added.count() == 2
     assert pending.reference.startswith("calculation")
+
+
+def test_a_broker_down_during_the_announcement_leaves_it_pending(
+    store, private_broker, django_capture_on_commit_callbacks
+):
+    # given an experience that starts when a customer enters a segment, and a bulk add waiting
+    # in the outbox
+    from tests.experiences.helpers import edge, node, publish
+
+    segment = create_segment(store, name="VIP")
+    trigger = {
+        "event": "customer_entered_segment",
+        "segment_id": segment.pk,
+        "confirm_every_order": True,
+    }
+    publish(
+        store, [node("trigger", "trigger", trigger), node("end", "end")], [edge("trigger", "end")]
+    )
+    customers = [make_customer(store) for _ in range(3)]
+    with django_capture_on_commit_callbacks(execute=False):
+        add_customers_to_segment(segment, [c.pk for c in customers], source="api")
+    pending = PendingAnnouncement.objects.get(segment=segment)
+    # when the broker is down while the task announces it
+    private_broker.stop()
+    with pytest.raises(Exception):  # noqa: B017 - whatever the broker client raises
+        announce_pending(pending.pk)
+    # then it stays pending, for the sweep
+    pending.refresh_from_db()
+    assert pending.sent_at is None
+    # and once the broker is back it is announced, and the engine's work is queued
+    private_broker.start()
+    assert announce_pending(pending.pk) == 3
+    pending.refresh_from_db()
+    assert pending.sent_at is not None
+    from celery import current_app
+
+    with current_app.connection_for_write() as conn:
+        message = conn.default_channel.basic_get("experiences", no_ack=True)
+    assert message is not None and message.headers["task"] == "experiences.process_events"
+    assert len(message.decode()[0][0]) == 3
