@@ -208,6 +208,12 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": 15.0,
         "options": {"queue": "scheduled", "expires": 14},
     },
+    # The outbox of domain events: deliver those whose delivery after commit failed.
+    "outbox-sweep": {
+        "task": "scheduled.outbox_sweep",
+        "schedule": 30.0,
+        "options": {"queue": "scheduled", "expires": 29},
+    },
     # Resume waiting runs whose time has come; restart runs stranded by a lost worker.
     "experiences-sweep": {
         "task": "scheduled.experiences_sweep",

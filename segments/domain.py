@@ -1,11 +1,11 @@
 """Domain events: how the ``segments`` layer tells higher layers that something happened.
 
-A lower layer never imports a higher one. It announces ``DomainEvent``s after its transaction
-commits; ``experiences`` (and later ``rewards``) connect receivers to ``domain_events`` in their
-``AppConfig.ready()``. The signal carries a list: everything one batch of work announced (a batch
-of inbound events, a bulk membership change) arrives together, so a receiver decides with one
-query per batch and enqueues one task per batch, not per event. Receivers must be quick: they
-enqueue work, they do not do it.
+A lower layer never imports a higher one. It announces ``DomainEvent``s: they are written to the
+outbox (``segments.outbox``) in its transaction and sent once it commits; ``experiences`` (and
+later ``rewards``) connect receivers to ``domain_events`` in their ``AppConfig.ready()``. The
+signal carries a list: everything one batch of work announced (a batch of inbound events, a bulk
+membership change) arrives together, so a receiver decides with one query per batch and enqueues
+one task per batch, not per event. Receivers must be quick: they enqueue work, they do not do it.
 
 Every event carries the chain it belongs to: ``origin`` is the key of the first event of the chain
 (an inbound webhook, a manual change) and ``depth`` counts the hops since then, so experiences that
@@ -81,10 +81,17 @@ def announce(event: DomainEvent) -> None:
 
 
 def announce_all(events: list[DomainEvent]) -> None:
-    """Send the events, as one list, to the receivers once the current transaction commits."""
+    """Send the events, as one list, to the receivers once the current transaction commits.
+
+    They are written to the outbox (``segments.outbox``) in the current transaction first, so an
+    event whose delivery fails (the broker is down) is delivered later by the sweep, never lost.
+    """
     if events:
+        from .outbox import deliver, record
+
         batch = list(events)
-        transaction.on_commit(lambda: send_now(batch))
+        ids = record(batch)
+        transaction.on_commit(lambda: deliver(ids, batch))
 
 
 _strict = contextvars.ContextVar("domain_events_strict", default=False)

@@ -16,6 +16,7 @@ EXPECTED = {
     "experiences.process_events": "experiences",
     "experiences.advance_run": "experiences",
     "scheduled.ingest_sweep": "scheduled",
+    "scheduled.outbox_sweep": "scheduled",
     "scheduled.experiences_sweep": "scheduled",
     "scheduled.recompute_dynamic_segments": "scheduled",
     "scheduled.sweep_stuck_segment_calculations": "scheduled",

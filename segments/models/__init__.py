@@ -1,7 +1,7 @@
 """Models of the ``segments`` app, one module per concern."""
 
 from .commerce import Customer, Order, OrderLine, Subscription, UpcomingOrder
-from .events import InboundEvent, ReportedStreak
+from .events import InboundEvent, OutboxEvent, ReportedStreak
 from .segment_jobs import JobStatus, SegmentCalculation, SegmentImport, SegmentImportProblem
 from .segmentation import (
     MembershipSource,
@@ -19,6 +19,7 @@ __all__ = [
     "MembershipSource",
     "Order",
     "OrderLine",
+    "OutboxEvent",
     "PendingAnnouncement",
     "ReportedStreak",
     "Role",

@@ -78,3 +78,31 @@ class ReportedStreak(StoreOwned):
 
     def __str__(self):
         return f"{self.customer_id}: {self.value} at {self.reported_at}"
+
+
+class OutboxEvent(StoreOwned):
+    """A domain event written in the transaction whose effects it announces, until the receivers
+    have taken it (the transactional outbox of ``segments.domain``).
+
+    Delivered right after commit; a beat sweep delivers the rows left unsent (the broker was
+    down), and deletes sent rows after a day. Its key is the event's own, unique, so an event is
+    recorded once; receivers dedupe a second delivery on the same key.
+    """
+
+    key = models.CharField(max_length=200, unique=True)
+    event = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(sent_at__isnull=True),
+                name="outbox_unsent",
+            ),
+            models.Index(fields=["sent_at"], name="outbox_sent_at"),
+        ]
+
+    def __str__(self):
+        return self.key

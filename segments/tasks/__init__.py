@@ -1,6 +1,6 @@
 """Celery tasks of the ``segments`` app, one module per concern; thin wrappers over actions."""
 
-from .ingest import process_pending, sweep_inbound_events
+from .ingest import process_pending, sweep_inbound_events, sweep_outbox
 from .misc import ping
 from .segmentation import (
     announce_history,
@@ -24,5 +24,6 @@ __all__ = [
     "recompute_segment",
     "run_import",
     "sweep_inbound_events",
+    "sweep_outbox",
     "sweep_stuck_segment_calculations",
 ]

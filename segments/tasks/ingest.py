@@ -25,3 +25,11 @@ def process_pending() -> int:
 def sweep_inbound_events() -> int:
     """Wake processing for inbound events the broker never delivered (the outbox sweep)."""
     return actions.sweep_pending()
+
+
+@shared_task(name="scheduled.outbox_sweep", acks_late=True)
+def sweep_outbox() -> int:
+    """Deliver the domain events whose delivery after commit failed (the outbox sweep)."""
+    from .. import outbox
+
+    return outbox.sweep()

@@ -1,0 +1,91 @@
+"""The transactional outbox of domain events: record in the effect's transaction, deliver after
+commit, sweep what was not delivered.
+
+``domain.announce_all`` records its events here when it runs inside a transaction, in one
+statement, and delivers them once that transaction commits. Delivery runs under
+``domain.strict_delivery()``: a receiver that cannot hand its work on (the broker is down) makes
+the delivery fail, and the rows stay unsent for the sweep instead of being lost.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from . import domain
+from .models import OutboxEvent
+
+logger = logging.getLogger(__name__)
+
+_INSERT = """
+INSERT INTO segments_outboxevent (store_id, key, event, created_at)
+SELECT * FROM unnest(%s::bigint[], %s::text[], %s::jsonb[], %s::timestamptz[])
+ON CONFLICT (key) DO NOTHING
+RETURNING id
+"""
+
+
+def record(events: list[domain.DomainEvent]) -> list[int]:
+    """Write the events in the current transaction; return the ids of the rows written."""
+    now = timezone.now()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _INSERT,
+                [
+                    [e.store_id for e in events],
+                    [e.key[:200] for e in events],
+                    [json.dumps(e.as_dict()) for e in events],
+                    [now] * len(events),
+                ],
+            )
+            return [row[0] for row in cursor.fetchall()]
+    rows = OutboxEvent.objects.bulk_create(
+        [
+            OutboxEvent(store_id=e.store_id, key=e.key[:200], event=e.as_dict(), created_at=now)
+            for e in events
+        ],
+        ignore_conflicts=True,
+    )
+    keys = [row.key for row in rows]
+    return list(OutboxEvent.objects.filter(key__in=keys).values_list("pk", flat=True))
+
+
+def deliver(ids: list[int], events: list[domain.DomainEvent]) -> bool:
+    """Send recorded events to the receivers and mark them sent; on failure keep them unsent."""
+    try:
+        with domain.strict_delivery():
+            domain.send_now(events)
+    except Exception:  # noqa: BLE001 - kept in the outbox; the sweep delivers it
+        logger.exception("Could not deliver %d domain events; the sweep will", len(events))
+        return False
+    if ids:
+        OutboxEvent.objects.filter(pk__in=ids).update(sent_at=timezone.now())
+    return True
+
+
+def sweep(*, grace: dt.timedelta = dt.timedelta(seconds=30), limit: int = 1000) -> int:
+    """Deliver events left unsent past the grace period; forget sent ones after a day.
+
+    Rows are claimed with ``SKIP LOCKED`` and marked sent in the transaction that delivers them,
+    so overlapping sweeps never deliver a row twice. Return how many were delivered.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        rows = list(
+            OutboxEvent.objects.select_for_update(skip_locked=True)
+            .filter(sent_at__isnull=True, created_at__lt=now - grace)
+            .order_by("created_at", "pk")[:limit]
+        )
+        if rows:
+            with domain.strict_delivery():
+                domain.send_now([domain.DomainEvent.from_dict(row.event) for row in rows])
+            OutboxEvent.objects.filter(pk__in=[row.pk for row in rows]).update(sent_at=now)
+    OutboxEvent.objects.filter(sent_at__lt=now - dt.timedelta(days=1)).delete()
+    if rows:
+        logger.info("Outbox sweep delivered %d domain events", len(rows))
+    return len(rows)
