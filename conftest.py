@@ -1,3 +1,8 @@
 """Root conftest: registers the shared fixtures from tests/fixtures/."""
 
-pytest_plugins = ["tests.fixtures.broker", "tests.fixtures.stores", "tests.fixtures.worker"]
+pytest_plugins = [
+    "tests.fixtures.broker",
+    "tests.fixtures.events",
+    "tests.fixtures.stores",
+    "tests.fixtures.worker",
+]

@@ -23,16 +23,8 @@ UTC = dt.UTC
 
 
 @pytest.fixture
-def announced():
-    events: list[domain.DomainEvent] = []
-
-    def receiver(sender, events: list[domain.DomainEvent], **kwargs):
-        collected.extend(events)
-
-    collected = events
-    domain.domain_events.connect(receiver, weak=False)
-    yield events
-    domain.domain_events.disconnect(receiver)
+def announced(received_events):
+    return received_events
 
 
 @pytest.fixture

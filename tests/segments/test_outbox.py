@@ -18,15 +18,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def received():
-    collected: list[domain.DomainEvent] = []
-
-    def receiver(sender, events: list[domain.DomainEvent], **kwargs):
-        collected.extend(events)
-
-    domain.domain_events.connect(receiver, dispatch_uid="test-outbox")
-    yield collected
-    domain.domain_events.disconnect(dispatch_uid="test-outbox")
+def received(received_events):
+    return received_events
 
 
 def _event(store, customer, key: str) -> domain.DomainEvent:

@@ -24,15 +24,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def announced():
-    collected: list[domain.DomainEvent] = []
-
-    def receiver(sender, events: list[domain.DomainEvent], **kwargs):
-        collected.extend(events)
-
-    domain.domain_events.connect(receiver, dispatch_uid="test-announcements")
-    yield collected
-    domain.domain_events.disconnect(dispatch_uid="test-announcements")
+def announced(received_events):
+    return received_events
 
 
 def _queued(queue: str = "segments") -> list[tuple[str, list]]:

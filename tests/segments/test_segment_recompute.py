@@ -32,16 +32,8 @@ from .segment_helpers import dynamic_segment, member_emails
 
 
 @pytest.fixture
-def received():
-    events: list[domain.DomainEvent] = []
-
-    def receiver(sender, events: list[domain.DomainEvent], **kwargs):
-        collected.extend(events)
-
-    collected = events
-    domain.domain_events.connect(receiver, dispatch_uid="test-received")
-    yield events
-    domain.domain_events.disconnect(dispatch_uid="test-received")
+def received(received_events):
+    return received_events
 
 
 def test_recompute_writes_only_the_diff_with_history(store, settings):
