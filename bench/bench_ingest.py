@@ -29,7 +29,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -91,52 +90,11 @@ def _env(database_url: str) -> dict:
     return env
 
 
-class Worker:
-    def __init__(self, env: dict, queues: str = "ingest,default"):
-        self.log = tempfile.NamedTemporaryFile(prefix="bench-worker-", suffix=".log", delete=False)
-        self.proc = subprocess.Popen(
-            [
-                PYTHON,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "-Q",
-                queues,
-                "-c",
-                "2",
-                "--without-heartbeat",
-                "--without-gossip",
-                "--without-mingle",
-                "-l",
-                "info",
-            ],
-            cwd=ROOT,
-            env={**env, "LOG_LEVEL": "INFO"},
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+def _worker(env: dict, queues: str = "ingest,default"):
+    """Start a worker of two processes on the bench database (the tests' real-worker process)."""
+    from tests.fixtures.worker import WorkerProcess
 
-    def wait_ready(self, timeout: float = 60) -> float:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if " ready." in Path(self.log.name).read_text(errors="replace"):
-                return time.perf_counter()
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.02)
-        raise RuntimeError("worker did not start:\n" + Path(self.log.name).read_text()[-3000:])
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
+    return WorkerProcess(concurrency=2, queues=queues, extra_env={**env, "LOG_LEVEL": "INFO"})
 
 
 def _shopify(store, topic: str, payload: dict) -> tuple[str, bytes, dict]:
@@ -333,8 +291,8 @@ def _busy(app, queues) -> bool:
         return bool(sum(client.llen(q) for q in queues) + client.hlen("unacked"))
 
 
-def _pings_done(worker: Worker) -> int:
-    return Path(worker.log.name).read_text(errors="replace").count("] succeeded in")
+def _pings_done(worker) -> int:
+    return worker.output().count("] succeeded in")
 
 
 def main(argv: list[str]) -> None:
@@ -414,8 +372,8 @@ def main(argv: list[str]) -> None:
         web.wait(30)
 
         pending = InboundEvent.objects.filter(status=InboundEvent.Status.RECEIVED).count()
-        worker = Worker(env)
-        started = worker.wait_ready()
+        worker = _worker(env)
+        started = time.perf_counter()
         from segments.ingest.actions import wake_processing
 
         wake_processing(force=True)
@@ -438,8 +396,8 @@ def main(argv: list[str]) -> None:
         from experiences.models import Run
         from segments.models import SegmentHistory
 
-        worker = Worker(env, queues="segments,experiences")
-        started = worker.wait_ready()
+        worker = _worker(env, queues="segments,experiences")
+        started = time.perf_counter()
         while time.monotonic() < deadline and _busy(current_app, ("segments", "experiences")):
             time.sleep(0.05)
         downstream_s = time.perf_counter() - started
@@ -449,8 +407,8 @@ def main(argv: list[str]) -> None:
 
         for _ in range(events):
             current_app.send_task("segments.ping", queue="default")
-        worker = Worker(env)
-        started = worker.wait_ready()
+        worker = _worker(env)
+        started = time.perf_counter()
         while time.monotonic() < deadline and _pings_done(worker) < events:
             time.sleep(0.05)
         noop_s = time.perf_counter() - started

@@ -539,8 +539,16 @@ def announce_pending(announcement_id: int) -> int:
     return sent
 
 
-def requeue_pending_announcements(older_than: dt.datetime, limit: int = 200) -> list[int]:
-    """Queue again the announcements still pending since before ``older_than``; return them."""
+# How long an announcement may wait for its task before the sweep queues it again.
+ANNOUNCE_GRACE = dt.timedelta(seconds=60)
+
+
+def requeue_pending_announcements(
+    older_than: dt.datetime | None = None, limit: int = 200
+) -> list[int]:
+    """Queue again the announcements still pending since before ``older_than`` (by default, the
+    grace period ago); return them."""
+    older_than = older_than or timezone.now() - ANNOUNCE_GRACE
     ids = list(
         PendingAnnouncement.objects.filter(sent_at__isnull=True, created_at__lt=older_than)
         .order_by("created_at")

@@ -381,6 +381,29 @@ def evaluate_customers(
     return results
 
 
+def evaluate_after_events(store_id: int, events: list[domain.DomainEvent]) -> int:
+    """Evaluate the customers the events are about, together; return how many moves it made.
+
+    The evaluation is idempotent (it applies a difference), so a redelivered task redoes nothing
+    that was done. Should the batch fail, each customer is evaluated alone so that one cannot
+    hold back the others; what still fails is logged, and the periodic full recompute repairs it.
+    """
+    try:
+        results = evaluate_customers(store_id, [(e.customer_id, e) for e in events])
+        return sum(len(r.entered) + len(r.left) for r in results.values())
+    except Exception:  # noqa: BLE001 - fall back to one customer at a time
+        logger.exception("Evaluating %d customers together failed; one by one", len(events))
+    changed = 0
+    for event in events:
+        try:
+            result = evaluate_customer(store_id, event.customer_id, cause=event)
+        except Exception:  # noqa: BLE001 - one customer must not stop the batch
+            logger.exception("Evaluating customer %s after %s failed", event.customer_id, event.key)
+            continue
+        changed += len(result.entered) + len(result.left)
+    return changed
+
+
 def _evaluate_pass(store_id, customer_ids, columns, causes) -> list[tuple[int, int, str]]:
     """Evaluate ``columns`` for the customers and apply the differences; return the changes."""
     tables = segment_tables()

@@ -5,19 +5,11 @@ Work tasks are named ``segments.*`` (the ``segments`` queue); the periodic sweep
 redelivered one resumes after its last committed batch.
 """
 
-import logging
-from datetime import timedelta
-
 from celery import shared_task
 from django.utils import timezone
 
 from .. import actions, csv_import, recompute
 from ..domain import DomainEvent
-
-logger = logging.getLogger(__name__)
-
-# How long an announcement may wait for its task before the sweep queues it again.
-ANNOUNCE_GRACE = timedelta(seconds=60)
 
 _RELIABLE = {"acks_late": True, "reject_on_worker_lost": True}
 
@@ -39,28 +31,9 @@ def evaluate_customer(store_id: int, customer_id: int, cause: dict | None = None
 
 @shared_task(name="segments.evaluate_customers", **_RELIABLE)
 def evaluate_customers(store_id: int, causes: list[dict]) -> int:
-    """Re-evaluate every dynamic segment of a store for the customers the events are about.
-
-    One set-based evaluation for all of them; it is idempotent (it applies a difference), so a
-    redelivered task redoes nothing that was done. Should it fail, each customer is evaluated
-    alone so that one cannot hold back the others; what still fails is logged, and the periodic
-    full recompute repairs it.
-    """
+    """Re-evaluate every dynamic segment of a store for the customers the events are about."""
     events = [DomainEvent.from_dict(cause) for cause in causes]
-    try:
-        results = recompute.evaluate_customers(store_id, [(e.customer_id, e) for e in events])
-        return sum(len(r.entered) + len(r.left) for r in results.values())
-    except Exception:  # noqa: BLE001 - fall back to one customer at a time
-        logger.exception("Evaluating %d customers together failed; one by one", len(events))
-    changed = 0
-    for event in events:
-        try:
-            result = recompute.evaluate_customer(store_id, event.customer_id, cause=event)
-        except Exception:  # noqa: BLE001 - one customer must not stop the batch
-            logger.exception("Evaluating customer %s after %s failed", event.customer_id, event.key)
-            continue
-        changed += len(result.entered) + len(result.left)
-    return changed
+    return recompute.evaluate_after_events(store_id, events)
 
 
 @shared_task(name="segments.run_import", **_RELIABLE)
@@ -93,5 +66,5 @@ def sweep_stuck_segment_calculations() -> int:
     task never came (the broker was down at commit)."""
     restarted = recompute.sweep_stuck_calculations()
     requeued = csv_import.requeue_stuck_imports(timezone.now() - recompute.stuck_after())
-    announcements = actions.requeue_pending_announcements(timezone.now() - ANNOUNCE_GRACE)
+    announcements = actions.requeue_pending_announcements()
     return len(restarted) + len(requeued) + len(announcements)
