@@ -112,6 +112,8 @@ STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATICFILES_DIRS = [d for d in [BASE_DIR / "frontend" / "dist"] if d.exists()]
 LOGIN_URL = "/admin/login/"
+# The merchant app's own login page (segments.web.merchant_view sends signed-out merchants there).
+APP_LOGIN_URL = "/app/login/"
 
 # Webhook bodies larger than this are refused with 413 before they are read.
 WEBHOOK_MAX_BODY_BYTES = 1024 * 1024
