@@ -11,6 +11,10 @@ PORT ?= 8000
 # The tests run on the local PostgreSQL and Redis unless told otherwise.
 TEST_DATABASE_URL ?= $(or $(DATABASE_URL),postgres://postgres@127.0.0.1:5432/subexp)
 TEST_BROKER_URL ?= $(or $(CELERY_BROKER_URL),redis://127.0.0.1:6379/0)
+# DEBUG is off unless the environment turns it on. The embedded default (`make run`) and the tests
+# turn it on for the settings (plain-HTTP cookies, a development key; pytest-django still runs the
+# views with DEBUG off); tests/test_production_settings.py checks the production shape.
+EMBEDDED := DEBUG=$(or $(DEBUG),1)
 
 .PHONY: setup frontend run test lint format bench migrate seed worker beat web clean
 
@@ -28,10 +32,10 @@ frontend:
 	fi
 
 migrate: setup
-	$(PY) manage.py migrate --noinput
+	$(EMBEDDED) $(PY) manage.py migrate --noinput
 
 seed: migrate
-	$(PY) manage.py seed_demo
+	$(EMBEDDED) $(PY) manage.py seed_demo
 
 # Embedded defaults (unless DATABASE_URL / CELERY_BROKER_URL are set): an SQLite file and a
 # filesystem Celery broker under var/; web, and a worker with beat embedded, in one go.
@@ -43,7 +47,7 @@ run: seed
 	@echo "  Merchant users: owner, editor, viewer / demo-password"
 	@echo "  API token: $(PY) manage.py create_api_token owner"
 	@echo ""
-	@trap 'kill 0' INT TERM EXIT; \
+	@trap 'kill 0' INT TERM EXIT; export $(EMBEDDED); \
 	$(VENV)/bin/celery -A config worker -B -l info -Q default,ingest,segments,experiences,scheduled -c 2 & \
 	$(PY) manage.py runserver $(HOST):$(PORT) --noreload
 
@@ -57,8 +61,8 @@ beat: setup
 	$(VENV)/bin/celery -A config beat -l info
 
 test: setup
-	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m config.ensure_database
-	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) \
+	$(EMBEDDED) DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m config.ensure_database
+	$(EMBEDDED) DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) \
 		$(PY) -m pytest -q $(PYTEST_ARGS)
 
 lint: setup
@@ -70,7 +74,7 @@ format: setup
 	$(VENV)/bin/ruff format .
 
 bench: setup
-	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) \
+	$(EMBEDDED) DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) \
 		$(PY) -m bench $(BENCH_ARGS)
 
 clean:

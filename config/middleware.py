@@ -1,9 +1,14 @@
-"""Keep ``/api/`` answers JSON even when Django itself answers (unknown URL, server error)."""
+"""Keep ``/api/`` answers JSON even when Django itself answers (unknown URL, server error), and
+refuse before any view runs what no API view can take: a body over ``API_MAX_BODY_BYTES`` (413)
+and query parameters holding a NUL character (400, naming the parameter)."""
 
 import json
 import logging
 
+from django.conf import settings
 from django.http import HttpResponse
+
+from .api import body_too_large
 
 logger = logging.getLogger(__name__)
 
@@ -13,9 +18,12 @@ class ApiErrorMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        response = self.get_response(request)
         if not request.path.startswith("/api/"):
-            return response
+            return self.get_response(request)
+        refusal = self._refuse(request)
+        if refusal is not None:
+            return refusal
+        response = self.get_response(request)
         content_type = response.get("Content-Type", "")
         if response.status_code >= 400 and not content_type.startswith("application/json"):
             detail = {404: "Not found.", 405: "Method not allowed."}.get(
@@ -23,6 +31,22 @@ class ApiErrorMiddleware:
             )
             return self._json(detail, response.status_code)
         return response
+
+    def _refuse(self, request):
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return self._json("Content-Length is not a number.", 400)
+        if length > settings.API_MAX_BODY_BYTES:
+            return body_too_large(length)
+        for name, values in request.GET.lists():
+            if "\x00" in name or any("\x00" in value for value in values):
+                return HttpResponse(
+                    json.dumps({name.replace("\x00", ""): ["Text cannot contain NUL characters."]}),
+                    status=400,
+                    content_type="application/json",
+                )
+        return None
 
     def process_exception(self, request, exception):
         if request.path.startswith("/api/"):

@@ -29,11 +29,38 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
-DEBUG = env_bool("DEBUG", True)
-SECRET_KEY = os.environ.get("SECRET_KEY") or "dev-only-insecure-key-set-SECRET_KEY-in-production"
-if not DEBUG and SECRET_KEY.startswith("dev-only"):
-    raise RuntimeError("SECRET_KEY must be set when DEBUG is off")
+# Off unless the environment turns it on (`make run` does, for the embedded default).
+DEBUG = env_bool("DEBUG", False)
+SECRET_KEY = os.environ.get("SECRET_KEY") or ""
+if not SECRET_KEY:
+    if not DEBUG:
+        raise RuntimeError("SECRET_KEY must be set when DEBUG is off (or set DEBUG=1 to develop).")
+    SECRET_KEY = "dev-only-insecure-key-set-SECRET_KEY-in-production"
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
+
+# --- HTTPS (production shape) ----------------------------------------------------------------
+# Cookies only over HTTPS, HSTS and the HTTPS redirect are on whenever DEBUG is off; each can be
+# turned off for a deployment that terminates TLS elsewhere and says so.
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+# Webhooks and the health check are answered over plain HTTP inside a cluster too.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS") or (0 if DEBUG else 31536000))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+# Behind a proxy that terminates TLS: SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO,https
+# (only when that proxy always sets or strips the header, or clients could claim HTTPS).
+if os.environ.get("SECURE_PROXY_SSL_HEADER"):
+    _header, _, _value = os.environ["SECURE_PROXY_SSL_HEADER"].partition(",")
+    SECURE_PROXY_SSL_HEADER = (_header.strip(), _value.strip() or "https")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+# Webhook secrets are encrypted at rest with this key (Fernet); derived from SECRET_KEY if unset.
+FIELD_ENCRYPTION_KEY = os.environ.get("FIELD_ENCRYPTION_KEY") or ""
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -117,7 +144,13 @@ APP_LOGIN_URL = "/app/login/"
 
 # Webhook bodies larger than this are refused with 413 before they are read.
 WEBHOOK_MAX_BODY_BYTES = 1024 * 1024
+# API request bodies larger than this are refused with 413 before they are read.
+API_MAX_BODY_BYTES = int(os.environ.get("API_MAX_BODY_BYTES") or 1024 * 1024)
+# Segment CSV uploads (admin and merchant app) larger than this are refused.
+SEGMENT_CSV_MAX_BYTES = int(os.environ.get("SEGMENT_CSV_MAX_BYTES") or 64 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 16 * 1024 * 1024
+# Segment previews and rule validation stop after this long (a 400 says the rule is too costly).
+SEGMENT_PREVIEW_TIMEOUT_MS = int(os.environ.get("SEGMENT_PREVIEW_TIMEOUT_MS") or 5000)
 
 MAILERS = {
     "default": {
@@ -128,15 +161,19 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "experiences@localhost
 
 # --- API ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
+    # Token first: an anonymous caller gets 401 with `WWW-Authenticate: Token`, and the schema
+    # lists the token scheme first (integrations and generated clients use it).
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_FILTER_BACKENDS": ["config.api_filters.StrictFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "config.api_filters.StrictPageNumberPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "config.api_schema.ApiSchema",
+    # JSON only: the parser refuses NUL characters, lone surrogates, huge numbers, deep nesting.
+    "DEFAULT_PARSER_CLASSES": ["config.api_input.StrictJSONParser"],
     "EXCEPTION_HANDLER": "config.api.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }

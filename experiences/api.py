@@ -11,10 +11,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.response import Response
 
-from segments.api.base import StoreScopedMixin
+from config.api_filters import IntegerFilter, filtered
+from segments.api.base import StoreFeature, StoreScopedMixin
 from segments.models import Customer, Role
 from segments.queries import scoped
 
@@ -30,7 +31,7 @@ from .serializers import (
     ExperienceSerializer,
     ExperienceUpdateSerializer,
     GraphSerializer,
-    NodeTypeSerializer,
+    NodeTypeCatalogSerializer,
     PauseSerializer,
     RunSerializer,
     VersionListSerializer,
@@ -38,16 +39,33 @@ from .serializers import (
 
 
 def _refused(exc: actions.ExperienceError) -> Response:
-    code = status.HTTP_409_CONFLICT if isinstance(exc, actions.StaleRevision) else 400
+    """Answer a refused change: 403 without experiences, 409 for the state, else 400."""
+    if isinstance(exc, actions.ExperiencesDisabled):
+        code = status.HTTP_403_FORBIDDEN
+    elif isinstance(exc, actions.StaleRevision | actions.StateConflict):
+        code = status.HTTP_409_CONFLICT
+    else:
+        code = status.HTTP_400_BAD_REQUEST
     return Response(exc.detail, status=code)
+
+
+class ExperienceRefused(APIException):
+    """Raise a refused change from inside DRF's mixins, with the code ``_refused`` gives."""
+
+    def __init__(self, exc: actions.ExperienceError):
+        answer = _refused(exc)
+        self.status_code = answer.status_code
+        super().__init__(answer.data)
 
 
 class NodeTypeViewSet(StoreScopedMixin, viewsets.ViewSet):
     """The node types the builder may offer in this store, each with its configuration schema."""
 
+    list_answers_one_object = True  # the catalog: {"node_types": [...], "condition_fields": [...]}
+
     @extend_schema(
         parameters=[OpenApiParameter("kind", str, enum=Experience.Kind.values)],
-        responses=NodeTypeSerializer(many=True),
+        responses=NodeTypeCatalogSerializer,
     )
     def list(self, request, store_slug=None):
         kind = request.query_params.get("kind")
@@ -75,7 +93,7 @@ class NodeTypeViewSet(StoreScopedMixin, viewsets.ViewSet):
 
 
 class RunFilter(django_filters.FilterSet):
-    customer = django_filters.NumberFilter(field_name="customer_id")
+    customer = IntegerFilter(field_name="customer_id")
     status = django_filters.ChoiceFilter(choices=Run.Status.choices)
 
     class Meta:
@@ -97,6 +115,11 @@ class ExperienceViewSet(
     model = Experience
     serializer_class = ExperienceSerializer
     filterset_fields = ["status", "kind"]
+    # Without experiences enabled, a store reads, pauses and archives, but builds nothing.
+    required_features = {
+        action: StoreFeature.EXPERIENCES
+        for action in ("create", "update", "partial_update", "draft", "publish", "resume")
+    }
     required_roles = {
         "publish": Role.OWNER,
         "pause": Role.OWNER,
@@ -117,9 +140,12 @@ class ExperienceViewSet(
 
     def perform_create(self, serializer):
         data = dict(serializer.validated_data)
-        experience = actions.create_experience(
-            self.store, name=data.pop("name"), kind=data.pop("kind"), **data
-        )
+        try:
+            experience = actions.create_experience(
+                self.store, name=data.pop("name"), kind=data.pop("kind"), **data
+            )
+        except actions.ExperienceError as exc:
+            raise ExperienceRefused(exc) from exc
         serializer.instance = experience
 
     def perform_update(self, serializer):
@@ -128,7 +154,7 @@ class ExperienceViewSet(
                 serializer.instance, **serializer.validated_data
             )
         except actions.ExperienceError as exc:
-            raise ValidationError(exc.detail) from exc
+            raise ExperienceRefused(exc) from exc
 
     def perform_destroy(self, instance):
         """DELETE archives: runs and versions are history and stay."""
@@ -202,7 +228,7 @@ class ExperienceViewSet(
         return Response(ExperienceSerializer(experience).data)
 
     @extend_schema(responses=VersionListSerializer(many=True))
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def versions(self, request, store_slug=None, pk=None):
         experience = self.get_object()
         versions = experience.versions.select_related("published_by").order_by("-number")
@@ -223,10 +249,10 @@ class ExperienceViewSet(
         ],
         responses=RunSerializer(many=True),
     )
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], filter_backends=[])
     def runs(self, request, store_slug=None, pk=None):
         experience = self.get_object()
-        runs = RunFilter(request.query_params, queryset=runs_for(experience)).qs
+        runs = filtered(RunFilter, request, runs_for(experience))
         page = self.paginate_queryset(runs.order_by("-started_at", "-id"))
         return self.get_paginated_response(RunSerializer(page, many=True).data)
 
@@ -234,14 +260,16 @@ class ExperienceViewSet(
         parameters=[OpenApiParameter("customer", int, required=True)],
         responses=OpenApiTypes.OBJECT,
     )
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], filter_backends=[])
     def explain(self, request, store_slug=None, pk=None):
         """Why the customer did or did not enter, check by check, and the path of each run."""
         experience = self.get_object()
         raw = request.query_params.get("customer", "")
-        if not raw.isdigit():
-            raise ValidationError({"customer": ["Give a customer id."]})
-        customer = scoped(Customer, self.store).filter(pk=int(raw)).first()
+        try:
+            customer_id = int(raw)
+        except ValueError:
+            raise ValidationError({"customer": ["Give a customer id."]}) from None
+        customer = scoped(Customer, self.store).filter(pk=customer_id).first()
         if customer is None:
             raise NotFound("No such customer in this store.")
         return Response(diagnostics.explain(experience, customer))

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from config.api_input import RejectUnknownFieldsMixin
+
 from .models import Edge, Experience, ExperienceVersion, Node, Run, RunStep
 
 
-class ExperienceSerializer(serializers.ModelSerializer):
-    live_version = serializers.IntegerField(
-        source="live_version.number", read_only=True, default=None
+class ExperienceSerializer(RejectUnknownFieldsMixin, serializers.ModelSerializer):
+    live_version = serializers.SerializerMethodField(
+        help_text="The number of the live version; null until the first publish."
+    )
+    holdout_percent = serializers.IntegerField(min_value=0, max_value=100, required=False)
+    exit_criteria = serializers.ListField(
+        child=serializers.JSONField(),
+        required=False,
+        help_text="OR-blocks of AND-conditions; a customer meeting them leaves the experience.",
     )
 
     class Meta:
@@ -30,6 +38,10 @@ class ExperienceSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = ["status", "live_version", "created_at", "updated_at"]
 
+    def get_live_version(self, experience: Experience) -> int | None:
+        version = experience.live_version
+        return version.number if version is not None else None
+
     def validate_holdout_percent(self, value):
         if value > 100:
             raise serializers.ValidationError("Give a percentage from 0 to 100.")
@@ -46,15 +58,15 @@ class ExperienceUpdateSerializer(ExperienceSerializer):
         read_only_fields = [*ExperienceSerializer.Meta.read_only_fields, "kind"]
 
 
-class PositionSerializer(serializers.Serializer):
+class PositionSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     x = serializers.FloatField(default=0)
     y = serializers.FloatField(default=0)
 
 
-class GraphNodeSerializer(serializers.Serializer):
+class GraphNodeSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     key = serializers.SlugField(max_length=64)
     type = serializers.CharField(max_length=32)
-    config = serializers.JSONField(default=dict)
+    config = serializers.DictField(default=dict)
     position = PositionSerializer(required=False)
 
     def validate_config(self, value):
@@ -63,13 +75,13 @@ class GraphNodeSerializer(serializers.Serializer):
         return value
 
 
-class GraphEdgeSerializer(serializers.Serializer):
+class GraphEdgeSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     source = serializers.SlugField(max_length=64)
     target = serializers.SlugField(max_length=64)
     branch = serializers.CharField(max_length=64, allow_blank=True, default="")
 
 
-class DraftInputSerializer(serializers.Serializer):
+class DraftInputSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     revision = serializers.IntegerField(min_value=0)
     nodes = GraphNodeSerializer(many=True, max_length=200)
     edges = GraphEdgeSerializer(many=True, max_length=400)
@@ -118,7 +130,7 @@ class DraftSerializer(GraphSerializer):
 
 
 class VersionListSerializer(serializers.ModelSerializer):
-    published_by = serializers.StringRelatedField()
+    published_by = serializers.StringRelatedField(allow_null=True)
 
     class Meta:
         model = ExperienceVersion
@@ -157,7 +169,7 @@ class RunStepSerializer(serializers.ModelSerializer):
 
 class RunSerializer(serializers.ModelSerializer):
     version = serializers.IntegerField(source="version.number")
-    current_node = serializers.CharField(source="current_node.key", default=None)
+    current_node = serializers.CharField(source="current_node.key", default=None, allow_null=True)
     steps = RunStepSerializer(many=True)
 
     class Meta:
@@ -190,7 +202,20 @@ class NodeTypeSerializer(serializers.Serializer):
     schema = serializers.JSONField(allow_null=True)
 
 
-class PauseSerializer(serializers.Serializer):
+class ConditionFieldSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    label = serializers.CharField()
+    type = serializers.CharField()
+
+
+class NodeTypeCatalogSerializer(serializers.Serializer):
+    """The ``node-types/`` answer: the node types, and the fields conditions may test."""
+
+    node_types = NodeTypeSerializer(many=True)
+    condition_fields = ConditionFieldSerializer(many=True)
+
+
+class PauseSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     in_flight = serializers.ChoiceField(
         choices=Experience.PauseBehaviour.choices,
         required=False,

@@ -36,6 +36,10 @@ class SegmentError(Exception):
     """A change refused for a reason the caller can show (not a bug)."""
 
 
+class SegmentConflict(SegmentError):
+    """The change clashes with existing data or the segment's kind (answered 409 by the API)."""
+
+
 class SegmentInUse(SegmentError):
     """A segment that something still uses; ``usages`` says what."""
 
@@ -73,12 +77,33 @@ def add_to_segment(
                     reference=reference,
                     acting_user=acting_user,
                 )
-        except IntegrityError:
+        except IntegrityError as exc:
+            if not _is_duplicate_membership(exc):
+                raise
             return False
         _record_change(
             segment, customer, SegmentHistory.Action.ADDED, source, reference, acting_user, cause
         )
     return True
+
+
+MEMBERSHIP_UNIQUE = "segmentmembership_unique_segment_customer"
+
+
+def _is_duplicate_membership(exc: IntegrityError) -> bool:
+    """Whether the error is the unique (segment, customer) violation, and nothing else."""
+    cause = exc.__cause__
+    diag = getattr(cause, "diag", None)
+    if diag is not None:  # PostgreSQL names the constraint
+        return getattr(cause, "sqlstate", None) == "23505" and (
+            diag.constraint_name == MEMBERSHIP_UNIQUE
+        )
+    # SQLite names the columns of the unique constraint it refused.
+    text = str(exc)
+    table = SegmentMembership._meta.db_table
+    return text.startswith("UNIQUE constraint failed") and (
+        f"{table}.segment_id, {table}.customer_id" in text
+    )
 
 
 def remove_from_segment(
@@ -190,7 +215,7 @@ def check_segment_name(store, name: str, segment: Segment | None) -> str:
     if segment is not None:
         clash = clash.exclude(pk=segment.pk)
     if clash.exists():
-        raise SegmentError(f"A segment named '{name}' already exists in this store.")
+        raise SegmentConflict(f"A segment named '{name}' already exists in this store.")
     return name
 
 
@@ -271,18 +296,28 @@ def delete_segment(segment: Segment, *, acting_user=None) -> None:
     if usages:
         raise SegmentInUse(usages)
     with transaction.atomic():
-        # Members and history can be millions of rows: delete them set-based, not through the
+        # Members and history can be millions of rows: change them set-based, not through the
         # ORM's collector, which would load them; the segment's other rows follow by cascade.
+        # History is kept, detached from the segment and labelled with its name.
         with connection.cursor() as cursor:
-            for table in (SegmentHistory._meta.db_table, SegmentMembership._meta.db_table):
-                cursor.execute(f"DELETE FROM {table} WHERE segment_id = %s", [segment.pk])
+            cursor.execute(
+                f"UPDATE {SegmentHistory._meta.db_table} SET segment_id = NULL, segment_name = %s"
+                " WHERE segment_id = %s",
+                [segment.name, segment.pk],
+            )
+            cursor.execute(
+                f"DELETE FROM {SegmentMembership._meta.db_table} WHERE segment_id = %s",
+                [segment.pk],
+            )
         segment.delete()
 
 
 def request_recompute(segment: Segment, *, trigger: str) -> SegmentCalculation:
     """Queue a full recompute of the segment's current version (reuse one already queued)."""
     if segment.kind != Segment.Kind.DYNAMIC:
-        raise SegmentError("Only dynamic segments are recomputed; static members change by hand.")
+        raise SegmentConflict(
+            "Only dynamic segments are recomputed; static members change by hand."
+        )
     with transaction.atomic():
         locked = Segment.objects.select_for_update(of=("self",)).get(pk=segment.pk)
         pending = (

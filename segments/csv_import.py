@@ -12,6 +12,7 @@ import csv
 import io
 from collections.abc import Iterator
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 from django.db import models, transaction
@@ -22,14 +23,19 @@ from .actions import SegmentError, add_customers_to_segment, customers_by_email,
 from .models import JobStatus, MembershipSource, Segment, SegmentImport, SegmentImportProblem
 
 BATCH_SIZE = 5000
-MAX_BYTES = 64 * 1024 * 1024
 _validate_email = EmailValidator()
+
+
+def check_size(size: int) -> None:
+    """Refuse a file over ``SEGMENT_CSV_MAX_BYTES`` (call it before reading an upload)."""
+    limit = settings.SEGMENT_CSV_MAX_BYTES
+    if size > limit:
+        raise SegmentError(f"The file is larger than {limit / (1024 * 1024):g} MB.")
 
 
 def _decode(content: bytes | str) -> str:
     if isinstance(content, bytes):
-        if len(content) > MAX_BYTES:
-            raise SegmentError(f"The file is larger than {MAX_BYTES // (1024 * 1024)} MB.")
+        check_size(len(content))
         try:
             content = content.decode("utf-8-sig")
         except UnicodeDecodeError as exc:

@@ -4,6 +4,10 @@ Every view, API endpoint, admin page for merchants and task that reads store-own
 from a store the caller may see (``store_for_user``) and scopes its queryset with ``scoped``.
 """
 
+from contextlib import contextmanager
+
+from django.conf import settings
+from django.db import OperationalError, connection, transaction
 from django.db.models import Model, QuerySet
 from django.http import Http404
 
@@ -112,3 +116,27 @@ def calculations_for(store: Store):
     from .models import SegmentCalculation
 
     return scoped(SegmentCalculation, store).select_related("segment")
+
+
+class TooExpensive(Exception):
+    """A bounded read ran past its statement timeout."""
+
+
+@contextmanager
+def bounded(milliseconds: int | None = None):
+    """Run the block's queries under a PostgreSQL statement timeout; raise ``TooExpensive``.
+
+    The timeout is ``SEGMENT_PREVIEW_TIMEOUT_MS`` unless given; ``SET LOCAL`` keeps it to the
+    block's own transaction. Other databases run the block unbounded.
+    """
+    limit = int(milliseconds or settings.SEGMENT_PREVIEW_TIMEOUT_MS)
+    try:
+        with transaction.atomic():
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT set_config('statement_timeout', %s, true)", [str(limit)])
+            yield limit
+    except OperationalError as exc:
+        if getattr(exc.__cause__, "sqlstate", None) == "57014":  # query_canceled
+            raise TooExpensive(limit) from exc
+        raise

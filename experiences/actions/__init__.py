@@ -6,13 +6,16 @@ domain events. ``delivery``: emails written by notification steps.
 
 from .authoring import (
     ExperienceError,
+    ExperiencesDisabled,
     GraphInvalid,
     StaleRevision,
+    StateConflict,
     archive_experience,
     create_experience,
     draft_for,
     pause_experience,
     publish_draft,
+    require_experiences,
     resume_experience,
     save_draft,
     update_experience,
@@ -23,8 +26,10 @@ from .walker import advance_run, resume_due_waits, resume_stalled_runs
 
 __all__ = [
     "ExperienceError",
+    "ExperiencesDisabled",
     "GraphInvalid",
     "StaleRevision",
+    "StateConflict",
     "advance_run",
     "archive_experience",
     "create_experience",
@@ -34,6 +39,7 @@ __all__ = [
     "process_event",
     "process_events",
     "publish_draft",
+    "require_experiences",
     "resume_due_waits",
     "resume_experience",
     "resume_stalled_runs",

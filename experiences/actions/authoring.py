@@ -40,6 +40,23 @@ class ExperienceError(Exception):
         self.detail = detail if detail is not None else {"detail": message}
 
 
+class StateConflict(ExperienceError):
+    """The change does not fit the experience's current state (archived, not live, ...)."""
+
+
+class ExperiencesDisabled(ExperienceError):
+    """The store does not offer experiences: nothing may be created, edited, published, resumed."""
+
+    def __init__(self):
+        super().__init__("Experiences are not enabled for this store.")
+
+
+def require_experiences(store: Store) -> None:
+    """Refuse authoring in a store without experiences enabled."""
+    if not store.experiences_enabled:
+        raise ExperiencesDisabled()
+
+
 class StaleRevision(ExperienceError):
     def __init__(self, current: int):
         super().__init__(
@@ -76,6 +93,7 @@ def _check_settings(store: Store, values: dict[str, Any]) -> None:
 
 def create_experience(store: Store, *, name: str, kind: str, **settings: Any) -> Experience:
     """Create an experience with a first draft holding just a trigger."""
+    require_experiences(store)
     _check_settings(store, settings)
     with transaction.atomic():
         experience = Experience.objects.create(store=store, name=name, kind=kind, **settings)
@@ -89,8 +107,9 @@ def update_experience(experience: Experience, **values: Any) -> Experience:
     unknown = set(values) - SETTINGS_FIELDS
     if unknown:
         raise ValidationError({f: ["This field cannot be changed here."] for f in unknown})
+    require_experiences(experience.store)
     if experience.status == Experience.Status.ARCHIVED:
-        raise ExperienceError("An archived experience cannot be changed.")
+        raise StateConflict("An archived experience cannot be changed.")
     merged = {f: getattr(experience, f) for f in SETTINGS_FIELDS} | values
     if merged["reentry"] != Experience.Reentry.ONCE_PER_N_DAYS:
         merged["reentry_days"] = None
@@ -110,7 +129,7 @@ def draft_for(experience: Experience, *, lock: bool = False) -> ExperienceVersio
         if draft is not None:
             return draft
         if locked.status == Experience.Status.ARCHIVED:
-            raise ExperienceError("An archived experience has no draft.")
+            raise StateConflict("An archived experience has no draft.")
         source = locked.live_version or versions.order_by("-number").first()
         number = (versions.aggregate(n=Max("number"))["n"] or 0) + 1
         draft = ExperienceVersion.objects.create(
@@ -202,6 +221,7 @@ def save_draft(
 
     The save succeeds even when the graph has validation errors: the builder shows them.
     """
+    require_experiences(experience.store)
     _check_shape(nodes, edges)
     with transaction.atomic():
         Experience.objects.select_for_update().filter(pk=experience.pk).values_list("pk").get()
@@ -256,15 +276,16 @@ def publish_draft(experience: Experience, *, acting_user=None) -> ExperienceVers
         experience = (
             Experience.objects.select_for_update().select_related("store").get(pk=experience.pk)
         )
+        require_experiences(experience.store)
         if experience.status == Experience.Status.ARCHIVED:
-            raise ExperienceError("An archived experience cannot be published.")
+            raise StateConflict("An archived experience cannot be published.")
         draft = (
             ExperienceVersion.objects.select_for_update()
             .filter(experience=experience, state="draft")
             .first()
         )
         if draft is None:
-            raise ExperienceError("There is no draft to publish.")
+            raise StateConflict("There is no draft to publish.")
         report = validate_version(draft)
         exit_errors = validate_exit_criteria(experience.exit_criteria, experience.store)
         if exit_errors:
@@ -313,7 +334,7 @@ def pause_experience(experience: Experience, *, in_flight: str | None = None) ->
     with transaction.atomic():
         experience = Experience.objects.select_for_update().get(pk=experience.pk)
         if experience.status != Experience.Status.LIVE:
-            raise ExperienceError(
+            raise StateConflict(
                 f"Only a live experience can be paused; this one is {experience.status}."
             )
         experience.status = Experience.Status.PAUSED
@@ -327,9 +348,12 @@ def pause_experience(experience: Experience, *, in_flight: str | None = None) ->
 
 def resume_experience(experience: Experience) -> Experience:
     with transaction.atomic():
-        experience = Experience.objects.select_for_update().get(pk=experience.pk)
+        experience = (
+            Experience.objects.select_for_update().select_related("store").get(pk=experience.pk)
+        )
+        require_experiences(experience.store)
         if experience.status != Experience.Status.PAUSED:
-            raise ExperienceError(
+            raise StateConflict(
                 f"Only a paused experience can be resumed; this one is {experience.status}."
             )
         experience.status = Experience.Status.LIVE

@@ -345,6 +345,7 @@ class SegmentAdmin(admin.ModelAdmin):
             if form.is_valid():
                 upload = form.cleaned_data["file"]
                 try:
+                    csv_import.check_size(upload.size)  # before reading it into memory
                     segment_import = csv_import.start_import(
                         segment,
                         content=upload.read(),

@@ -1,7 +1,8 @@
-"""Base classes every store-scoped API endpoint uses: the store from the URL, the role check and
-the scoped queryset. A store the caller has no membership in answers 404, like a missing object."""
+"""Base classes every store-scoped API endpoint uses: the store from the URL, the role check, the
+store's plan (experiences, rewards) and the scoped queryset. A store the caller has no membership
+in answers 404, like a missing object."""
 
-from django.db.models import QuerySet
+from django.db.models import QuerySet, TextChoices
 from rest_framework import permissions, viewsets
 from rest_framework.request import Request
 
@@ -28,11 +29,52 @@ class StoreRolePermission(permissions.BasePermission):
         return membership.has_role(required)
 
 
+class StoreFeature(TextChoices):
+    """What a store's plan may offer: the value is the ``Store`` flag, the label the refusal."""
+
+    EXPERIENCES = "experiences_enabled", "Experiences are not enabled for this store."
+    REWARDS = "rewards_enabled", "Rewards are not enabled for this store."
+
+
+def store_offers(store: Store, feature: str) -> bool:
+    """Return whether the store's plan offers the feature (a ``StoreFeature``)."""
+    return bool(getattr(store, StoreFeature(feature).value))
+
+
+class StoreFeaturePermission(permissions.BasePermission):
+    """Refuse (403, naming the reason) the writes that need a feature the store does not offer.
+
+    A view declares ``required_features = {"create": StoreFeature.REWARDS, ...}`` keyed by DRF
+    action name, or ``{"*": StoreFeature.REWARDS}`` for all its actions. Reads stay allowed (a
+    store keeps seeing what it has) unless the view sets ``features_guard_reads = True``.
+    """
+
+    def has_permission(self, request, view) -> bool:
+        store = getattr(view, "store", None)
+        features = getattr(view, "required_features", {})
+        feature = features.get(getattr(view, "action", None)) or features.get("*")
+        if store is None or feature is None:
+            return True
+        if request.method in permissions.SAFE_METHODS and not getattr(
+            view, "features_guard_reads", False
+        ):
+            return True
+        if store_offers(store, feature):
+            return True
+        self.message = StoreFeature(feature).label
+        return False
+
+
 class StoreScopedMixin:
     """Resolve ``store_slug`` from the URL to a store the caller belongs to, before anything."""
 
-    permission_classes = [permissions.IsAuthenticated, StoreRolePermission]
+    permission_classes = [
+        permissions.IsAuthenticated,
+        StoreRolePermission,
+        StoreFeaturePermission,
+    ]
     required_roles: dict[str, str] = {}
+    required_features: dict[str, str] = {}
     store: Store
     membership: StoreMembership
     model = None

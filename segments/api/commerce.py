@@ -3,7 +3,11 @@ and the list of the caller's stores."""
 
 import django_filters
 from django.db import models
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import generics, serializers
+
+from config.api_filters import IntegerFilter, IsoDateTimeFilter
 
 from ..models import Customer, Order, OrderLine, Store, Subscription, UpcomingOrder
 from ..queries import stores_for
@@ -145,6 +149,7 @@ class UpcomingOrderSerializer(serializers.ModelSerializer):
         ]
 
 
+@extend_schema_field(OpenApiTypes.BOOL)
 class StrictBooleanFilter(django_filters.TypedChoiceFilter):
     """A true/false filter that refuses anything else with a 400 (the stock one ignores it)."""
 
@@ -158,14 +163,14 @@ class CustomerFilter(django_filters.FilterSet):
     email = django_filters.CharFilter(field_name="email", lookup_expr="iexact")
     email_contains = django_filters.CharFilter(field_name="email", lookup_expr="icontains")
     tag = django_filters.CharFilter(method="filter_tag", label="Has this tag")
-    orders_count_min = django_filters.NumberFilter(field_name="orders_count", lookup_expr="gte")
-    orders_count_max = django_filters.NumberFilter(field_name="orders_count", lookup_expr="lte")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
-    last_order_after = django_filters.IsoDateTimeFilter(
+    orders_count_min = IntegerFilter(field_name="orders_count", lookup_expr="gte")
+    orders_count_max = IntegerFilter(field_name="orders_count", lookup_expr="lte")
+    created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    last_order_after = IsoDateTimeFilter(
         field_name="last_order_at", lookup_expr="gte"
     )
-    last_order_before = django_filters.IsoDateTimeFilter(
+    last_order_before = IsoDateTimeFilter(
         field_name="last_order_at", lookup_expr="lt"
     )
 
@@ -180,10 +185,10 @@ class CustomerFilter(django_filters.FilterSet):
 
 
 class OrderFilter(django_filters.FilterSet):
-    customer = django_filters.NumberFilter(field_name="customer_id")
+    customer = IntegerFilter(field_name="customer_id")
     email = django_filters.CharFilter(field_name="customer__email", lookup_expr="iexact")
-    processed_after = django_filters.IsoDateTimeFilter(field_name="processed_at", lookup_expr="gte")
-    processed_before = django_filters.IsoDateTimeFilter(field_name="processed_at", lookup_expr="lt")
+    processed_after = IsoDateTimeFilter(field_name="processed_at", lookup_expr="gte")
+    processed_before = IsoDateTimeFilter(field_name="processed_at", lookup_expr="lt")
     total_min = django_filters.NumberFilter(field_name="total", lookup_expr="gte")
     total_max = django_filters.NumberFilter(field_name="total", lookup_expr="lte")
 
@@ -194,10 +199,10 @@ class OrderFilter(django_filters.FilterSet):
 
 
 class SubscriptionFilter(django_filters.FilterSet):
-    customer = django_filters.NumberFilter(field_name="customer_id")
+    customer = IntegerFilter(field_name="customer_id")
     email = django_filters.CharFilter(field_name="customer__email", lookup_expr="iexact")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
     next_charge_after = django_filters.DateFilter(field_name="next_charge_date", lookup_expr="gte")
     next_charge_before = django_filters.DateFilter(field_name="next_charge_date", lookup_expr="lt")
 
@@ -208,7 +213,7 @@ class SubscriptionFilter(django_filters.FilterSet):
 
 
 class UpcomingOrderFilter(django_filters.FilterSet):
-    customer = django_filters.NumberFilter(field_name="customer_id")
+    customer = IntegerFilter(field_name="customer_id")
     scheduled_after = django_filters.DateFilter(field_name="scheduled_at", lookup_expr="gte")
     scheduled_before = django_filters.DateFilter(field_name="scheduled_at", lookup_expr="lt")
 

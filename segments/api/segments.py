@@ -5,10 +5,11 @@ from django.db import connection
 from django.db.models.expressions import RawSQL
 from django.db.models.fields import BooleanField
 from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.response import Response
 
 from .. import actions
@@ -21,14 +22,18 @@ from ..models import (
     SegmentHistory,
     SegmentMembership,
 )
-from ..queries import scoped, segment_history, segment_members
+from config.api_filters import IntegerFilter, IsoDateTimeFilter, filtered
+from config.api_input import RejectUnknownFieldsMixin
+from config.api_schema import VALIDATION_ERROR
+
+from ..queries import TooExpensive, bounded, scoped, segment_history, segment_members
 from ..recompute import NEEDS_POSTGRES
 from ..rules import RuleError, compile_for_store, validate_rule
 from .base import StoreScopedModelViewSet, StoreScopedReadOnlyViewSet
 from .commerce import CustomerSerializer
 
 
-class SegmentSerializer(serializers.ModelSerializer):
+class SegmentSerializer(RejectUnknownFieldsMixin, serializers.ModelSerializer):
     class Meta:
         model = Segment
         fields = [
@@ -90,7 +95,7 @@ class HistorySerializer(serializers.ModelSerializer):
         fields = ["id", "customer_id", "email", "action", "source", "reference", "at"]
 
 
-class MembersChangeSerializer(serializers.Serializer):
+class MembersChangeSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     emails = serializers.ListField(
         child=serializers.CharField(max_length=320), required=False, max_length=10_000
     )
@@ -104,17 +109,28 @@ class MembersChangeSerializer(serializers.Serializer):
         return attrs
 
 
-MembersChangeResult = inline_serializer(
-    "MembersChangeResult",
+MembersAdded = inline_serializer(
+    "MembersAdded",
     {
         "added": serializers.ListField(child=serializers.JSONField()),
-        "removed": serializers.ListField(child=serializers.JSONField()),
         "already_members": serializers.ListField(child=serializers.JSONField()),
+        "unknown": serializers.ListField(child=serializers.JSONField()),
+    },
+)
+MembersRemoved = inline_serializer(
+    "MembersRemoved",
+    {
+        "removed": serializers.ListField(child=serializers.JSONField()),
         "not_members": serializers.ListField(child=serializers.JSONField()),
         "unknown": serializers.ListField(child=serializers.JSONField()),
     },
 )
-RuleRequest = inline_serializer("RuleRequest", {"rule": serializers.CharField()})
+
+
+class RuleRequest(RejectUnknownFieldsMixin, serializers.Serializer):
+    rule = serializers.CharField(allow_blank=True, trim_whitespace=False, max_length=10_000)
+
+
 RuleProblemShape = inline_serializer(
     "RuleProblem",
     {
@@ -166,30 +182,50 @@ class MembershipFilter(django_filters.FilterSet):
 
 class HistoryFilter(django_filters.FilterSet):
     email = django_filters.CharFilter(field_name="customer__email", lookup_expr="iexact")
-    customer = django_filters.NumberFilter(field_name="customer_id")
-    at_after = django_filters.IsoDateTimeFilter(field_name="at", lookup_expr="gte")
-    at_before = django_filters.IsoDateTimeFilter(field_name="at", lookup_expr="lt")
+    customer = IntegerFilter(field_name="customer_id")
+    at_after = IsoDateTimeFilter(field_name="at", lookup_expr="gte")
+    at_before = IsoDateTimeFilter(field_name="at", lookup_expr="lt")
 
     class Meta:
         model = SegmentHistory
         fields = ["action", "source", "email", "customer"]
 
 
-def _filtered(filterset_class, request, queryset):
-    filterset = filterset_class(request.query_params, queryset=queryset, request=request)
-    if not filterset.is_valid():
-        raise ValidationError(filterset.errors)
-    return filterset.qs
-
-
 def _rule_errors(exc: RuleError) -> dict:
     return {"valid": False, "errors": [p.as_dict() for p in exc.problems]}
 
 
-def _refused(exc: Exception) -> ValidationError:
+class SegmentConflictError(APIException):
+    status_code = status.HTTP_409_CONFLICT
+
+
+def _refused(exc: Exception) -> APIException:
     if isinstance(exc, RuleError):
         return ValidationError({"rule": [str(p) for p in exc.problems]})
+    if isinstance(exc, actions.SegmentConflict):
+        return SegmentConflictError(str(exc))
     return ValidationError({"detail": str(exc)})
+
+
+def _rule_from(request) -> str:
+    body = RuleRequest(data=request.data)
+    body.is_valid(raise_exception=True)
+    return body.validated_data["rule"]
+
+
+def _too_expensive(limit: int) -> Response:
+    message = (
+        f"The rule took longer than {limit / 1000:g} s to evaluate; narrow it (fewer OR "
+        "branches, a date range, a segment) and try again."
+    )
+    return Response(
+        {"valid": False, "errors": [{"line": 1, "column": 1, "message": message}]},
+        status=status.HTTP_400_BAD_REQUEST,
+    )
+
+
+def _matching(store, sql: str, params: list):
+    return scoped(Customer, store).filter(RawSQL(sql, params, output_field=BooleanField()))
 
 
 class SegmentViewSet(StoreScopedModelViewSet):
@@ -247,14 +283,15 @@ class SegmentViewSet(StoreScopedModelViewSet):
         ],
         responses=MembershipSerializer(many=True),
     )
+    @extend_schema(methods=["POST"], request=MembersChangeSerializer, responses=MembersAdded)
     @extend_schema(
-        methods=["POST", "DELETE"], request=MembersChangeSerializer, responses=MembersChangeResult
+        methods=["DELETE"], request=MembersChangeSerializer, responses={200: MembersRemoved}
     )
     @action(detail=True, methods=["get", "post", "delete"], filterset_class=None)
     def members(self, request, *args, **kwargs):
         segment = self.get_object()
         if request.method == "GET":
-            rows = _filtered(MembershipFilter, request, segment_members(segment))
+            rows = filtered(MembershipFilter, request, segment_members(segment))
             page = self.paginate_queryset(rows)
             return self.get_paginated_response(MembershipSerializer(page, many=True).data)
         body = MembersChangeSerializer(data=request.data)
@@ -285,41 +322,46 @@ class SegmentViewSet(StoreScopedModelViewSet):
             answer = {"removed": result.changed, "not_members": result.unchanged}
         return Response({**answer, "unknown": result.unknown})
 
-    @extend_schema(request=RuleRequest, responses={200: ValidateResult, 400: ValidateResult})
+    @extend_schema(request=RuleRequest, responses={200: ValidateResult, 400: VALIDATION_ERROR})
     @action(detail=False, methods=["post"], filterset_class=None)
     def validate(self, request, *args, **kwargs):
-        rule = request.data.get("rule") if isinstance(request.data, dict) else None
-        if not isinstance(rule, str):
-            return Response(
-                {"valid": False, "errors": [{"line": 1, "column": 1, "message": "send 'rule'"}]},
-                status=status.HTTP_400_BAD_REQUEST,
-            )
+        """Check the rule's grammar, its names in this store, and (bounded) that it runs."""
+        body = RuleRequest(data=request.data)
+        if not body.is_valid():
+            problems = [{"line": 1, "column": 1, "message": "send 'rule' (a text)"}]
+            return Response({"valid": False, "errors": problems}, status=400)
+        rule = body.validated_data["rule"]
         try:
             validate_rule(rule)
-            compile_for_store(rule, self.store)  # segment names resolve in this store
+            sql, params = compile_for_store(rule, self.store, alias=Customer._meta.db_table)
+            if connection.vendor == "postgresql":
+                with bounded():
+                    _matching(self.store, sql, params).exists()
         except RuleError as exc:
             return Response(_rule_errors(exc), status=status.HTTP_400_BAD_REQUEST)
+        except TooExpensive as exc:
+            return _too_expensive(exc.args[0])
         return Response({"valid": True})
 
-    @extend_schema(request=RuleRequest, responses={200: PreviewResult, 400: ValidateResult})
+    @extend_schema(request=RuleRequest, responses={200: PreviewResult, 400: VALIDATION_ERROR})
     @action(detail=False, methods=["post"], filterset_class=None)
     def preview(self, request, *args, **kwargs):
-        rule = request.data.get("rule") if isinstance(request.data, dict) else None
-        if not isinstance(rule, str):
-            raise ValidationError({"rule": ["Send the rule to preview."]})
+        """Count the customers the rule matches and show the newest ten (bounded in time)."""
+        rule = _rule_from(request)
         if connection.vendor != "postgresql":
             raise ValidationError({"detail": NEEDS_POSTGRES.format(vendor=connection.vendor)})
         try:
             sql, params = compile_for_store(rule, self.store, alias=Customer._meta.db_table)
         except RuleError as exc:
             return Response(_rule_errors(exc), status=status.HTTP_400_BAD_REQUEST)
-        matching = scoped(Customer, self.store).filter(
-            RawSQL(sql, params, output_field=BooleanField())
-        )
-        sample = matching.order_by("-id")[:10]
-        return Response(
-            {"count": matching.count(), "sample": CustomerSerializer(sample, many=True).data}
-        )
+        matching = _matching(self.store, sql, params)
+        try:
+            with bounded():
+                count = matching.count()
+                sample = list(matching.order_by("-id")[:10])
+        except TooExpensive as exc:
+            return _too_expensive(exc.args[0])
+        return Response({"count": count, "sample": CustomerSerializer(sample, many=True).data})
 
     @extend_schema(request=None, responses={202: RecomputeResult})
     @action(detail=True, methods=["post"], filterset_class=None)
@@ -350,17 +392,26 @@ class SegmentViewSet(StoreScopedModelViewSet):
             OpenApiParameter("source", str, enum=MembershipSource.values),
             OpenApiParameter("email", str, description="The customer's email (exact)"),
             OpenApiParameter("customer", int),
-            OpenApiParameter("at_after", str, description="ISO date-time"),
-            OpenApiParameter("at_before", str, description="ISO date-time"),
+            OpenApiParameter("at_after", OpenApiTypes.DATETIME, description="ISO date-time"),
+            OpenApiParameter("at_before", OpenApiTypes.DATETIME, description="ISO date-time"),
         ],
         responses=HistorySerializer(many=True),
     )
     @action(detail=True, methods=["get"], filterset_class=None)
     def history(self, request, *args, **kwargs):
         segment = self.get_object()
-        rows = _filtered(HistoryFilter, request, segment_history(self.store, segment=segment))
+        rows = filtered(HistoryFilter, request, segment_history(self.store, segment=segment))
         page = self.paginate_queryset(rows)
         return self.get_paginated_response(HistorySerializer(page, many=True).data)
+
+
+class SegmentCalculationFilter(django_filters.FilterSet):
+    # By id, not a choice among all segments: another store's segment answers like a missing one.
+    segment = IntegerFilter(field_name="segment_id")
+
+    class Meta:
+        model = SegmentCalculation
+        fields = ["segment", "status"]
 
 
 class SegmentCalculationViewSet(StoreScopedReadOnlyViewSet):
@@ -368,7 +419,7 @@ class SegmentCalculationViewSet(StoreScopedReadOnlyViewSet):
 
     model = SegmentCalculation
     serializer_class = SegmentCalculationSerializer
-    filterset_fields = ["segment", "status"]
+    filterset_class = SegmentCalculationFilter
 
 
 def register(router) -> None:

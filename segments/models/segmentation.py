@@ -94,7 +94,11 @@ class SegmentMembership(StoreOwned):
 
 
 class SegmentHistory(StoreOwned):
-    """Every add and remove, kept forever, with its cause."""
+    """Every add and remove, kept forever, with its cause.
+
+    Kept when the segment is deleted: ``segment`` becomes null and ``segment_name`` keeps the
+    name it had (``segments.actions.delete_segment``).
+    """
 
     class Action(models.TextChoices):
         ADDED = "added", "Added"
@@ -102,7 +106,15 @@ class SegmentHistory(StoreOwned):
 
     # Indexed through (segment, -at) and (customer, -at) below.
     segment = models.ForeignKey(
-        Segment, on_delete=models.CASCADE, related_name="history", db_index=False
+        Segment,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="history",
+        db_index=False,
+    )
+    segment_name = models.CharField(
+        max_length=200, blank=True, db_default="", help_text="The name of a deleted segment."
     )
     customer = models.ForeignKey(
         Customer, on_delete=models.CASCADE, related_name="segment_history", db_index=False

@@ -197,7 +197,8 @@ def test_pause_resume_archive(api, owner, editor, experience, store):
     assert api(editor).post(f"{url}/pause/").status_code == 403
     paused = client.post(f"{url}/pause/", {"in_flight": "end"}, format="json")
     assert paused.status_code == 200 and paused.json()["status"] == "paused"
-    assert client.post(f"{url}/pause/").status_code == 400
+    again = client.post(f"{url}/pause/")
+    assert again.status_code == 409 and "Only a live experience" in again.json()["detail"]
     assert client.post(f"{url}/resume/").json()["status"] == "live"
     assert client.post(f"{url}/archive/").json()["status"] == "archived"
 

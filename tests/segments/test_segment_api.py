@@ -51,7 +51,7 @@ def test_a_bad_rule_is_refused_with_its_position(api, editor, store):
 
 def test_duplicate_name_is_refused_case_insensitively(api, editor, static_segment):
     response = api(editor).post(BASE, {"name": "test customers"}, format="json")
-    assert response.status_code == 400
+    assert response.status_code == 409  # a conflict with an existing segment
     assert "already exists" in response.json()["detail"]
 
 
@@ -168,7 +168,9 @@ def test_recompute_answers_202_with_a_status_url(api, editor, store):
 
 
 def test_recompute_of_a_static_segment_is_refused(api, editor, static_segment):
-    assert api(editor).post(f"{BASE}{static_segment.pk}/recompute/").status_code == 400
+    response = api(editor).post(f"{BASE}{static_segment.pk}/recompute/")
+    assert response.status_code == 409  # the segment's kind conflicts with the request
+    assert "Only dynamic segments" in response.json()["detail"]
 
 
 def test_history_is_paginated(api, viewer, store):
