@@ -23,6 +23,21 @@ class IntegerFilter(django_filters.NumberFilter):
     field_class = forms.IntegerField
 
 
+MAX_AMOUNT = 10**12
+
+
+@extend_schema_field(
+    {"type": "number", "minimum": -MAX_AMOUNT, "maximum": MAX_AMOUNT, "format": "double"}
+)
+class AmountFilter(django_filters.NumberFilter):
+    """A money filter: any number within plus or minus a trillion (larger answers 400)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", -MAX_AMOUNT)
+        kwargs.setdefault("max_value", MAX_AMOUNT)
+        super().__init__(*args, **kwargs)
+
+
 class UtcDateTimeField(IsoDateTimeField):
     def to_python(self, value):
         moment = super().to_python(value)

@@ -7,7 +7,6 @@ own (``@extend_schema(responses={200: X, **error_responses(409)})``).
 """
 
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
@@ -15,7 +14,7 @@ from .api_input import RejectUnknownFieldsMixin
 
 ErrorSerializer = inline_serializer("Error", {"detail": serializers.CharField()})
 VALIDATION_ERROR = OpenApiResponse(
-    OpenApiTypes.OBJECT,
+    inline_serializer("ValidationError", {}),
     description=(
         "The request was refused: an object whose keys name the fields (or `detail`, "
         "`non_field_errors`) and whose values say what is wrong."

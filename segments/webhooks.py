@@ -20,6 +20,7 @@ from django.views.decorators.csrf import csrf_exempt
 from .ingest.actions import Delivery, record_delivery
 from .ingest.signatures import SignatureError, verify_recharge, verify_shopify
 from .ingest.topics import PayloadError, parse_when
+from .secrets import decrypt
 
 _SHOPIFY_STORE = "SELECT id, shopify_webhook_secret FROM segments_store WHERE shopify_domain = %s"
 _RECHARGE_STORE = "SELECT id, recharge_webhook_secret FROM segments_store WHERE slug = %s"
@@ -126,7 +127,7 @@ def _handle(request: HttpRequest, receive) -> HttpResponse:
 def _shopify(request: HttpRequest, body: bytes) -> HttpResponse:
     domain = _header(request, "X-Shopify-Shop-Domain").lower()
     store_id, secret = _store(_SHOPIFY_STORE, domain, "X-Shopify-Shop-Domain")
-    verify_shopify(secret, body, _header(request, "X-Shopify-Hmac-Sha256"))
+    verify_shopify(decrypt(secret), body, _header(request, "X-Shopify-Hmac-Sha256"))
     key = _header(request, "X-Shopify-Event-Id") or _header(request, "X-Shopify-Webhook-Id")
     topic = _header(request, "X-Shopify-Topic")
     return _receive(request, "shopify", store_id, body, topic, key)
@@ -145,7 +146,7 @@ def recharge_webhook(request: HttpRequest, store_slug: str) -> HttpResponse:
     def receive(request: HttpRequest, body: bytes) -> HttpResponse:
         store_id, secret = _store(_RECHARGE_STORE, store_slug, "store")
         verify_recharge(
-            secret,
+            decrypt(secret),
             body,
             legacy=_header(request, "X-Recharge-Hmac-Sha256"),
             signature=_header(request, "X-Recharge-Webhook-Signature"),

@@ -1,20 +1,19 @@
 """Notification: an email rendered from customer, order and experience variables.
 
-Templates use Django's template language on a standalone engine with no loaders, rendered with
-plain dictionaries only, so a merchant's template can read variables and nothing else. The step
+Templates are Jinja2 in a locked-down sandbox (``experiences.templating``): only the documented
+variables reach them, and a template that does not render against sample values is a validation
+error on the node, refused at publish, not a failed send. The step
 writes an ``EmailDelivery`` row in its own transaction; delivery happens after commit, at most
 once (see ``experiences.actions.delivery``).
 """
 
 from __future__ import annotations
 
-from django.template import Context, Engine, TemplateSyntaxError
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..models import EmailDelivery
+from ..templating import render, template_problems
 from .base import ExecutionContext, NodeType, Outcome, ValidationContext
-
-ENGINE = Engine(dirs=[], app_dirs=False, loaders=[], autoescape=False, libraries={})
 
 
 class NotificationConfig(BaseModel):
@@ -25,27 +24,22 @@ class NotificationConfig(BaseModel):
     require_marketing_consent: bool = False
 
 
-def render(source: str, variables: dict) -> str:
-    return ENGINE.from_string(source).render(Context(variables, autoescape=False))
-
-
 class Notification(NodeType):
     type = "notification"
     label = "Notification"
     config_model = NotificationConfig
     writes = True
     description = (
-        "Email the customer. Variables: {{ customer.first_name }}, {{ order.name }}, "
-        "{{ order.total }}, {{ experience.name }}, {{ store.name }}."
+        "Email the customer (Jinja2 syntax). Variables: customer.first_name, last_name, name, "
+        "email, orders_count, subscription_orders_count, total_spent; order.name, total, "
+        "currency; experience.name; store.name. Example: Hi {{ customer.first_name }}!"
     )
 
     def validate(self, config: NotificationConfig, ctx: ValidationContext) -> dict[str, list[str]]:
         errors: dict[str, list[str]] = {}
         for name in ("subject", "body"):
-            try:
-                ENGINE.from_string(getattr(config, name))
-            except TemplateSyntaxError as exc:
-                errors.setdefault(name, []).append(f"Template error: {exc}")
+            for problem in template_problems(getattr(config, name)):
+                errors.setdefault(name, []).append(f"Template error: {problem}")
         return errors
 
     def execute(self, config: NotificationConfig, ctx: ExecutionContext) -> Outcome:

@@ -7,7 +7,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import generics, serializers
 
-from config.api_filters import IntegerFilter, IsoDateTimeFilter
+from config.api_filters import AmountFilter, IntegerFilter, IsoDateTimeFilter
 
 from ..models import Customer, Order, OrderLine, Store, Subscription, UpcomingOrder
 from ..queries import stores_for
@@ -189,8 +189,8 @@ class OrderFilter(django_filters.FilterSet):
     email = django_filters.CharFilter(field_name="customer__email", lookup_expr="iexact")
     processed_after = IsoDateTimeFilter(field_name="processed_at", lookup_expr="gte")
     processed_before = IsoDateTimeFilter(field_name="processed_at", lookup_expr="lt")
-    total_min = django_filters.NumberFilter(field_name="total", lookup_expr="gte")
-    total_max = django_filters.NumberFilter(field_name="total", lookup_expr="lte")
+    total_min = AmountFilter(field_name="total", lookup_expr="gte")
+    total_max = AmountFilter(field_name="total", lookup_expr="lte")
 
     class Meta:
         model = Order

@@ -4,6 +4,8 @@ from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 
+from ..secrets import EncryptedTextField
+
 
 class Role(models.TextChoices):
     VIEWER = "viewer", "Viewer"
@@ -37,8 +39,9 @@ class Store(models.Model):
         validators=[RegexValidator(r"^[A-Z]{3}$", "Enter an ISO 4217 code like USD.")],
     )
     timezone = models.CharField(max_length=64, default="UTC")
-    shopify_webhook_secret = models.CharField(max_length=255, blank=True)
-    recharge_webhook_secret = models.CharField(max_length=255, blank=True)
+    # Encrypted at rest (segments.secrets); the admin never shows them.
+    shopify_webhook_secret = EncryptedTextField(blank=True, default="")
+    recharge_webhook_secret = EncryptedTextField(blank=True, default="")
     experiences_enabled = models.BooleanField(
         default=False, help_text="Experiences are offered to specific merchants only."
     )

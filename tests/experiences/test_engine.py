@@ -507,24 +507,26 @@ def test_receiver_wants_events_of_customers_with_runs_in_flight(milestone, miles
 
 
 def test_a_failing_node_fails_the_run_visibly_and_keeps_earlier_steps(store):
-    # given a notification whose template cannot render (it includes a missing template)
+    # given a notification valid at publish whose template cannot render for this customer
+    # (it divides by the length of a first name, and this customer has none)
     reached = static_segment(store, "Before failure")
+    body = "{{ 100 // customer.first_name|length }}% off"
     nodes = [
         node("trigger", "trigger", {"confirm_every_order": True}),
         node("add", "segment", {"segment_id": reached.pk}),
-        node("mail", "notification", {"subject": "Hi", "body": '{% include "missing.html" %}'}),
+        node("mail", "notification", {"subject": "Hi", "body": body}),
         node("end", "end"),
     ]
     edges = [edge("trigger", "add"), edge("add", "mail"), edge("mail", "end")]
     experience = publish(store, nodes, edges)
-    customer = make_customer(store)
+    customer = make_customer(store, first_name="")
     # when the customer enters
     actions.process_event(order_event(make_order(customer, is_subscription=True)))
     # then the run failed at the notification, which says why; the segment step stands
     run = Run.objects.get(experience=experience)
     assert run.status == Run.Status.FAILED and run.exit_reason.startswith("mail:")
     failed = run.steps.get(node__key="mail")
-    assert failed.status == RunStep.Status.FAILED and "missing.html" in failed.error
+    assert failed.status == RunStep.Status.FAILED and "division" in failed.error
     assert SegmentMembership.objects.filter(segment=reached, customer=customer).exists()
     assert not EmailDelivery.objects.exists() and not mail.outbox
 

@@ -92,7 +92,8 @@ def test_seed_demo_creates_a_consistent_demo_store_once(db):
     # then the second run changed nothing
     assert _counts(store) == first
     assert (store.shopify_webhook_secret, store.recharge_webhook_secret) == secrets
-    assert store.shopify_webhook_secret in output
+    assert store.shopify_webhook_secret not in output  # secrets print only when asked
+    assert "--show-secrets" in output
     # and the store is as promised
     assert (store.name, store.shopify_domain) == ("Demo Coffee Co", "demo-coffee.myshopify.com")
     assert store.experiences_enabled and store.rewards_enabled
@@ -149,3 +150,17 @@ def test_seed_demo_into_another_store_adds_only_missing_customers(db):
 def test_seed_demo_refuses_a_negative_count(db):
     with pytest.raises(CommandError):
         call_command("seed_demo", "--customers", "-1")
+
+
+def test_seed_demo_prints_the_webhook_secrets_only_when_asked(db):
+    # when the demo is seeded with --show-secrets
+    output = _run("seed_demo", "--customers", "5", "--show-secrets")
+    store = Store.objects.get(slug="demo")
+    # then both secrets are printed, and they are stored encrypted, not as printed
+    assert store.shopify_webhook_secret in output and store.recharge_webhook_secret in output
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT shopify_webhook_secret FROM segments_store WHERE id = %s", [store.pk]
+        )
+        stored = cursor.fetchone()[0]
+    assert stored.startswith("fernet:") and store.shopify_webhook_secret not in stored

@@ -17,8 +17,15 @@ class Command(BaseCommand):
         parser.add_argument("--customers", type=int, default=1000, help="Customers wanted.")
         parser.add_argument("--store", default="demo", help="Slug of the store to seed.")
         parser.add_argument("--name", default=None, help="Name of the store if it is created.")
+        parser.add_argument(
+            "--show-secrets",
+            action="store_true",
+            help="Print the store's webhook secrets (they are never printed otherwise).",
+        )
 
-    def handle(self, *args, customers: int, store: str, name: str | None, **options):
+    def handle(
+        self, *args, customers: int, store: str, name: str | None, show_secrets=False, **options
+    ):
         if customers < 0:
             raise CommandError("--customers must be 0 or more.")
         started = time.perf_counter()
@@ -30,8 +37,11 @@ class Command(BaseCommand):
             f"{report.created_customers} customers added, {report.total_customers} in all "
             f"({elapsed:.1f}s)."
         )
-        self.stdout.write(f"  Shopify webhook secret:  {s.shopify_webhook_secret}")
-        self.stdout.write(f"  Recharge webhook secret: {s.recharge_webhook_secret}")
+        if show_secrets:
+            self.stdout.write(f"  Shopify webhook secret:  {s.shopify_webhook_secret}")
+            self.stdout.write(f"  Recharge webhook secret: {s.recharge_webhook_secret}")
+        else:
+            self.stdout.write("  Webhook secrets: set (stored encrypted; --show-secrets prints them).")
         self.stdout.write(
             f"  Users (password {DEMO_PASSWORD!r}): staff (Django admin), "
             "owner, editor, viewer (merchant roles)."
