@@ -207,3 +207,65 @@ def test_roles_apply_to_session_and_token_alike(api, client, store, auth):
     # check and meets the read-only endpoint (405), whatever the authentication
     assert post_as(viewer).status_code == 403
     assert post_as(editor).status_code == 405
+
+
+# --- Query parameters that take ids: another store's id answers exactly like a missing one -----
+
+
+def _id_parameters():
+    """Yield (path, parameter) for every GET query parameter of the published schema that names
+    a model (``customer``, ``segment``, ...): discovered from the schema, so new routes and
+    filters are covered without editing this test."""
+    import json
+
+    from django.apps import apps
+    from django.test import Client
+
+    model_names = {m._meta.model_name for m in apps.get_models()}
+    spec = json.loads(Client().get("/api/schema/?format=json").content)
+    for path, operations in spec["paths"].items():
+        if "{store_slug}" not in path or "get" not in operations:
+            continue
+        for parameter in operations["get"].get("parameters", []):
+            if parameter["in"] == "query" and parameter["name"] in model_names:
+                yield path, parameter["name"]
+
+
+def _prefix_basename():
+    return {prefix: basename for prefix, _viewset, basename in store_router.registry}
+
+
+@pytest.fixture
+def id_parameters(db):
+    return sorted(set(_id_parameters()))
+
+
+def test_the_schema_has_query_parameters_that_take_ids(id_parameters):
+    names = {name for _path, name in id_parameters}
+    assert {"customer", "segment"} <= names, id_parameters
+
+
+def test_an_id_of_another_store_in_any_query_parameter_answers_like_a_missing_id(
+    api, store, other_store, id_parameters
+):
+    # given an owner of store A, an object of each route in store A, and rows of store B
+    owner = f.make_user(store, Role.OWNER)
+    client = api(owner)
+    prefixes = _prefix_basename()
+    factories = {"customer": _customer, "segment": _segment}
+    for path, name in id_parameters:
+        prefix = path.split("{store_slug}/", 1)[1].split("/", 1)[0]
+        url = path.replace("{store_slug}", store.slug)
+        if "{id}" in url:
+            url = url.replace("{id}", str(_object_for(prefixes[prefix], store).pk))
+        url = url.replace("{number}", "1")
+        theirs = factories[name](other_store).pk
+        missing = theirs + 10**6
+        # when the parameter names store B's row, and then a row that does not exist
+        answers = []
+        for value in (theirs, missing):
+            response = client.get(url, {name: value})
+            answers.append((response.status_code, response.content))
+        # then both answers are identical: nothing tells that store B's id exists
+        assert answers[0] == answers[1], (path, name, answers)
+        assert answers[0][0] in (200, 404), (path, name, answers)

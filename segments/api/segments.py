@@ -335,8 +335,8 @@ class SegmentViewSet(StoreScopedModelViewSet):
             validate_rule(rule)
             sql, params = compile_for_store(rule, self.store, alias=Customer._meta.db_table)
             if connection.vendor == "postgresql":
-                with bounded():
-                    _matching(self.store, sql, params).exists()
+                with bounded():  # evaluate it once, as a recompute would
+                    _matching(self.store, sql, params).count()
         except RuleError as exc:
             return Response(_rule_errors(exc), status=status.HTTP_400_BAD_REQUEST)
         except TooExpensive as exc:
