@@ -1,5 +1,7 @@
-"""The staff surface of experiences: graphs (read-only once published), runs with their steps,
-emails, chain-limit hits and the diagnostic view. State changes go through ``actions``."""
+"""The staff surface of experiences: experiences, versions and their graphs (read-only: they
+change only through ``actions``, as in the API and the builder, where drafts get revisions and
+publishing validates), runs with their steps, emails, chain-limit hits and the diagnostic view.
+Staff pause, resume and archive with admin actions, which call ``actions``."""
 
 from __future__ import annotations
 
@@ -25,29 +27,26 @@ from .models import (
 )
 
 
-class ReadOnlyWhenPublished:
-    """Inline rows of a published or retired version cannot change."""
-
-    def _frozen(self, obj) -> bool:
-        return obj is not None and obj.state != ExperienceVersion.State.DRAFT
+class ReadOnlyInline:
+    """Graph rows are shown, never edited here: drafts change through ``actions.save_draft``."""
 
     def has_add_permission(self, request, obj=None):
-        return not self._frozen(obj) and super().has_add_permission(request, obj)
+        return False
 
     def has_change_permission(self, request, obj=None):
-        return not self._frozen(obj) and super().has_change_permission(request, obj)
+        return False
 
     def has_delete_permission(self, request, obj=None):
-        return not self._frozen(obj) and super().has_delete_permission(request, obj)
+        return False
 
 
-class NodeInline(ReadOnlyWhenPublished, admin.TabularInline):
+class NodeInline(ReadOnlyInline, admin.TabularInline):
     model = Node
     extra = 0
     fields = ["key", "type", "config", "position_x", "position_y"]
 
 
-class EdgeInline(ReadOnlyWhenPublished, admin.TabularInline):
+class EdgeInline(ReadOnlyInline, admin.TabularInline):
     model = Edge
     extra = 0
     fields = ["source", "target", "branch"]
@@ -72,9 +71,20 @@ class ExperienceAdmin(admin.ModelAdmin):
     list_filter = ["status", "kind", "store"]
     list_select_related = ["store", "live_version"]
     search_fields = ["name", "store__name"]
-    readonly_fields = ["status", "live_version", "diagnose_link"]
     inlines = [VersionInline]
-    actions = ["pause_selected", "resume_selected"]
+    actions = ["pause_selected", "resume_selected", "archive_selected"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*(f.name for f in self.model._meta.fields), "diagnose_link"]
+
+    def has_add_permission(self, request):
+        return False  # created through the API or the app, with a first draft
+
+    def has_change_permission(self, request, obj=None):
+        return False  # settings change through the API or the app (validated by actions)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # archived instead: runs and versions are history
 
     @admin.display(description="Diagnose a customer")
     def diagnose_link(self, obj):
@@ -127,7 +137,15 @@ class ExperienceAdmin(admin.ModelAdmin):
     @admin.action(description="Resume")
     def resume_selected(self, request, queryset):
         for experience in queryset.filter(status=Experience.Status.PAUSED):
-            actions.resume_experience(experience)
+            try:
+                actions.resume_experience(experience)
+            except actions.ExperienceError as exc:
+                messages.error(request, f"{experience}: {exc}")
+
+    @admin.action(description="Archive (runs in flight end)")
+    def archive_selected(self, request, queryset):
+        for experience in queryset.exclude(status=Experience.Status.ARCHIVED):
+            actions.archive_experience(experience)
 
 
 @admin.register(ExperienceVersion)
@@ -147,10 +165,14 @@ class ExperienceVersionAdmin(admin.ModelAdmin):
     ]
     inlines = [NodeInline, EdgeInline]
 
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
     def has_change_permission(self, request, obj=None):
-        if obj is not None and obj.state != ExperienceVersion.State.DRAFT:
-            return False
-        return super().has_change_permission(request, obj)
+        return False  # drafts change through actions.save_draft (revisions, validation)
 
     def has_delete_permission(self, request, obj=None):
         return False  # runs keep pointing at their version; drafts go with archive
@@ -164,6 +186,9 @@ class RecordAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    def has_change_permission(self, request, obj=None):
+        return False  # drafts change through actions.save_draft (revisions, validation)
 
 
 class RunStepInline(admin.TabularInline):

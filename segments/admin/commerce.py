@@ -13,7 +13,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils.html import format_html
 
-from ..figures import FIGURE_COLUMNS
+from ..figures import FIGURE_COLUMNS, refresh_customer_figures
 from ..models import (
     Customer,
     Order,
@@ -267,6 +267,27 @@ class OrderAdmin(StoreOwnedAdmin):
     search_fields = ["external_id", "recharge_id", "name", "customer__email"]
     autocomplete_fields = ["store", "customer"]
     show_full_result_count = False
+
+    def save_model(self, request, obj, form, change):
+        previous = Order.objects.filter(pk=obj.pk).values_list("customer_id", flat=True).first()
+        super().save_model(request, obj, form, change)
+        obj._customers_to_refresh = {obj.customer_id, previous} - {None}
+
+    def save_related(self, request, form, formsets, change):
+        # The customer's figures (orders count, total spent, ...) follow the order and its lines,
+        # for the customer it now has and the one it had, exactly as ingest refreshes them.
+        super().save_related(request, form, formsets, change)
+        refresh_customer_figures(getattr(form.instance, "_customers_to_refresh", set()))
+
+    def delete_model(self, request, obj):
+        customer_id = obj.customer_id
+        super().delete_model(request, obj)
+        refresh_customer_figures([customer_id])
+
+    def delete_queryset(self, request, queryset):
+        customer_ids = set(queryset.values_list("customer_id", flat=True))
+        super().delete_queryset(request, queryset)
+        refresh_customer_figures(customer_ids)
 
     def save_formset(self, request, form, formset, change):
         # Lines belong to the order's store and customer; the inline does not ask for them.

@@ -12,6 +12,10 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.response import Response
 
+from config.api_filters import IntegerFilter, IsoDateTimeFilter, filtered
+from config.api_input import RejectUnknownFieldsMixin
+from config.api_schema import VALIDATION_ERROR
+
 from .. import actions
 from ..models import (
     Customer,
@@ -22,10 +26,6 @@ from ..models import (
     SegmentHistory,
     SegmentMembership,
 )
-from config.api_filters import IntegerFilter, IsoDateTimeFilter, filtered
-from config.api_input import RejectUnknownFieldsMixin
-from config.api_schema import VALIDATION_ERROR
-
 from ..queries import TooExpensive, bounded, scoped, segment_history, segment_members
 from ..recompute import NEEDS_POSTGRES
 from ..rules import RuleError, compile_for_store, validate_rule

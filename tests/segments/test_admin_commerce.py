@@ -269,6 +269,22 @@ def test_order_form_saves_lines_in_the_orders_store(admin_client, customer):
         customer.pk,
         Decimal("19.00"),
     )
+    # and the customer's figures follow the order, as when a webhook brings it
+    customer.refresh_from_db()
+    assert (customer.orders_count, customer.total_spent) == (1, Decimal("38.00"))
+
+
+def test_deleting_an_order_in_the_admin_refreshes_the_customers_figures(admin_client, customer):
+    order = make_order(customer, total=Decimal("25.00"))
+    from segments.figures import refresh_customer_figures
+
+    refresh_customer_figures([customer.pk])
+    customer.refresh_from_db()
+    assert customer.orders_count == 1
+    response = admin_client.post(f"/admin/segments/order/{order.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    customer.refresh_from_db()
+    assert (customer.orders_count, customer.total_spent) == (0, Decimal("0"))
 
 
 def test_customer_page_links_to_their_segments_and_history(admin_client, customer):
