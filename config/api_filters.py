@@ -60,8 +60,10 @@ def check_filters(filterset) -> None:
     errors = {}
     data = filterset.data
     for name, filter_ in filterset.filters.items():
-        if name in data and data.get(name) == "" and not isinstance(
-            filter_, django_filters.CharFilter
+        if (
+            name in data
+            and data.get(name) == ""
+            and not isinstance(filter_, django_filters.CharFilter)
         ):
             errors[name] = ["Give a value, or leave the parameter out."]
     if not filterset.is_valid():

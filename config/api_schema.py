@@ -79,5 +79,3 @@ class ApiSchema(AutoSchema):
         if direction == "request" and isinstance(serializer, RejectUnknownFieldsMixin):
             schema["additionalProperties"] = False
         return schema
-
-

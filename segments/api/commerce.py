@@ -167,12 +167,8 @@ class CustomerFilter(django_filters.FilterSet):
     orders_count_max = IntegerFilter(field_name="orders_count", lookup_expr="lte")
     created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
-    last_order_after = IsoDateTimeFilter(
-        field_name="last_order_at", lookup_expr="gte"
-    )
-    last_order_before = IsoDateTimeFilter(
-        field_name="last_order_at", lookup_expr="lt"
-    )
+    last_order_after = IsoDateTimeFilter(field_name="last_order_at", lookup_expr="gte")
+    last_order_before = IsoDateTimeFilter(field_name="last_order_at", lookup_expr="lt")
 
     accepts_marketing = StrictBooleanFilter()
 

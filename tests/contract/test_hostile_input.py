@@ -63,9 +63,7 @@ def test_unknown_fields_in_a_nested_graph_node_are_refused(api, editor, store):
 
 @override_settings(API_MAX_BODY_BYTES=1000)
 def test_a_body_over_the_limit_is_refused_with_413_before_it_is_read(api, editor):
-    response = api(editor).post(
-        f"{BASE}/segments/", {"name": "x" * 2000}, format="json"
-    )
+    response = api(editor).post(f"{BASE}/segments/", {"name": "x" * 2000}, format="json")
     assert response.status_code == 413
     assert "over 1000 bytes" in response.json()["detail"]
     assert not Segment.objects.exists()

@@ -46,9 +46,7 @@ def test_the_engine_passes_exactly_the_documented_variables(store, customer):
     experience = Experience(store=store, name="E", kind="reward_strategy")
     evaluation = EvaluationContext(store, customer)
     given = evaluation.template_variables(experience)
-    assert {k: sorted(v) for k, v in given.items()} == {
-        k: sorted(v) for k, v in VARIABLES.items()
-    }
+    assert {k: sorted(v) for k, v in given.items()} == {k: sorted(v) for k, v in VARIABLES.items()}
 
 
 def test_a_template_error_is_a_validation_error_at_publish(api, owner, store):

@@ -41,7 +41,7 @@ class Command(BaseCommand):
             self.stdout.write(f"  Shopify webhook secret:  {s.shopify_webhook_secret}")
             self.stdout.write(f"  Recharge webhook secret: {s.recharge_webhook_secret}")
         else:
-            self.stdout.write("  Webhook secrets: set (stored encrypted; --show-secrets prints them).")
+            self.stdout.write("  Webhook secrets: stored encrypted (--show-secrets prints them).")
         self.stdout.write(
             f"  Users (password {DEMO_PASSWORD!r}): staff (Django admin), "
             "owner, editor, viewer (merchant roles)."
