@@ -153,6 +153,7 @@ SPECTACULAR_SETTINGS = {
         "MembershipSourceEnum": "segments.models.segmentation.MembershipSource",
         "RewardKindEnum": "rewards.models.RewardKind",
         "CreditEntryKindEnum": "rewards.models.CreditEntry.Kind",
+        "ExperienceKindEnum": "experiences.models.graph.Experience.Kind",
     },
 }
 
