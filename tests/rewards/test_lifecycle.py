@@ -58,10 +58,9 @@ def test_paid_charge_spends_credit_soonest_expiring_first_and_redeems(
     assert gift.upcoming_order_id == upcoming.pk
     # when the charge is paid (a signed Recharge charge/paid), delivered twice
     for _ in range(2):
-        assert (
-            post_recharge(client, store, "charge/paid", load("recharge_charge_paid")).status_code
-            in (200, 202)
-        )
+        assert post_recharge(
+            client, store, "charge/paid", load("recharge_charge_paid")
+        ).status_code in (200, 202)
         ingest()
     # then 39.20 is spent: all of the sooner lot, then 19.20 of the later one, once
     order = Order.objects.get(store=store, recharge_id=CHARGE_ID)
