@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from rewards.actions import grant_reward
-from rewards.models import CreditEntry, RewardGrant
+from rewards.models import CreditEntry
 from rewards.queries import balance_of
 from segments.models import Order, UpcomingOrder
 from tests.fixtures.factories import (
