@@ -49,3 +49,10 @@ def on_domain_events(sender, events: list[DomainEvent], **kwargs) -> None:
                 "Broker unavailable: events %s not enqueued for rewards",
                 ", ".join(e.key for e in chunk),
             )
+
+
+def on_entry_deleted(sender, instance, **kwargs) -> None:
+    """A deleted credit entry invalidates its store's liability checkpoint."""
+    from .actions.liability import drop_checkpoint
+
+    drop_checkpoint(instance.store_id)

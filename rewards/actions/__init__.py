@@ -4,6 +4,7 @@ from .common import RewardError
 from .credit import adjust_credit, close_lot, open_lots, spend_on_order
 from .grants import attach_issued, extend_grant, grant_reward, revoke_grant
 from .incentives import create_incentive, deactivate_incentive, set_policy, update_incentive
+from .liability import advance_checkpoints, drop_checkpoint
 from .lifecycle import handle_events, revoke_for_cancelled_subscription, settle_paid_order
 from .offers import ACCEPT, CROSS_SELL_ANSWERED, DECLINE, answer_offer
 from .sweep import sweep_expired
@@ -14,6 +15,8 @@ __all__ = [
     "DECLINE",
     "RewardError",
     "adjust_credit",
+    "advance_checkpoints",
+    "drop_checkpoint",
     "answer_offer",
     "attach_issued",
     "close_lot",

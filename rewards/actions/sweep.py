@@ -1,5 +1,6 @@
 """The periodic sweep: expire what has passed its time (unanswered offers, open grants, credit
-lots with an expiry entry of what is left). Timers are rows; nothing waits in the broker."""
+lots with an expiry entry of what is left), then advance the liability checkpoints. Timers are
+rows; nothing waits in the broker."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from django.utils import timezone
 from ..models import CreditEntry, CrossSellOffer, RewardGrant
 from .common import lock_customers, remove_from_upcoming
 from .credit import close_lot
+from .liability import advance_checkpoints
 from .offers import expire_offer
 
 BATCH = 500
@@ -64,4 +66,5 @@ def sweep_expired(*, now: dt.datetime | None = None, max_batches: int = 100) -> 
             counts[name] += done
             if done < BATCH:
                 break
+    counts["checkpoints"] = advance_checkpoints()
     return counts

@@ -41,7 +41,7 @@ def test_credit_lot_expires_with_an_entry_of_what_is_left(store, customer):
         )  # fmt: skip
         settle_paid_order(make_order(customer, type="recurring", total=Decimal("4.00")))
     with time_machine.travel(START + dt.timedelta(days=29), tick=False):
-        assert sweep_expired() == {"offers": 0, "grants": 0}
+        assert sweep_expired()["grants"] == 0
     with time_machine.travel(START + dt.timedelta(days=30, seconds=1), tick=False):
         assert sweep_expired()["grants"] == 1
         assert sweep_expired()["grants"] == 0  # a second sweep changes nothing
