@@ -183,8 +183,7 @@ def grant_reward(
         found = _existing(store, source_key, step_id)  # a concurrent worker may have granted
         if found is not None:
             return found
-        upcoming = soonest_upcoming(customer.pk) if kind != RewardGrant.Kind.CROSS_SELL else None
-        if kind == RewardGrant.Kind.CROSS_SELL:
+        if kind == RewardGrant.Kind.CROSS_SELL:  # offered for it; the line waits for "accept"
             upcoming = (
                 UpcomingOrder.objects.filter(
                     customer=customer, status=UpcomingOrder.Status.SCHEDULED
@@ -192,6 +191,8 @@ def grant_reward(
                 .order_by("scheduled_at", "id")
                 .first()
             )
+        else:
+            upcoming = soonest_upcoming(customer.pk)
         value, item = _what_is_given(kind, incentive, amount, upcoming)
         reason = ""
         if incentive is not None and not incentive.active:
@@ -203,7 +204,7 @@ def grant_reward(
             or _cap_reason(store, customer, kind, value, now)
             or _budget_reason(experience_id, budget, value, store.currency)
         )
-        days = expires_in_days if expires_in_days is not None else None
+        days = expires_in_days
         if days is None and incentive is not None:
             days = incentive.expires_in_days
         if kind == RewardGrant.Kind.CROSS_SELL:

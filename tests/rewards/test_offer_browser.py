@@ -32,6 +32,22 @@ def page():
         )
         yield browser.new_page(viewport={"width": 480, "height": 720})
         browser.close()
+    _end_live_server_sessions()
+
+
+def _end_live_server_sessions():
+    """End the idle sessions the live server's request threads keep on the test database.
+
+    Their kept-alive sockets outlive the browser, and the session-wide live server never closes
+    them before the test database is dropped.
+    """
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'idle'"
+        )
 
 
 def test_customer_accepts_an_offer_in_the_browser(live_server, page):
