@@ -199,7 +199,11 @@ class CreditEntry(StoreOwned):
                 name="creditentry_adjustment_has_reason",
             ),
         ]
-        indexes = [models.Index(fields=["customer", "created_at"], name="creditentry_customer")]
+        indexes = [
+            models.Index(fields=["customer", "created_at"], name="creditentry_customer"),
+            # The tail of a store's entries after its liability checkpoint.
+            models.Index(fields=["store", "id"], name="creditentry_store_id"),
+        ]
 
     def __str__(self):
         return f"{self.kind} {self.amount} {self.currency} for {self.customer_id}"
@@ -293,3 +297,22 @@ class IdempotencyRecord(StoreOwned):
 
     def __str__(self):
         return f"{self.scope} {self.key}"
+
+
+class LiabilityCheckpoint(models.Model):
+    """The sum of a store's credit entries up to ``upto_entry_id``: a prefix of an append-only
+    ledger, so it never changes once taken. The liability is this plus the entries after it.
+
+    A sweep advances it over entries older than a safety margin (so no uncommitted entry below
+    it can appear later); deleting any of the store's entries drops it (it is taken again).
+    """
+
+    store = models.OneToOneField(
+        "segments.Store", on_delete=models.CASCADE, related_name="liability_checkpoint"
+    )
+    upto_entry_id = models.BigIntegerField()
+    total = models.DecimalField(max_digits=16, decimal_places=2)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"Liability of {self.store_id} up to entry {self.upto_entry_id}: {self.total}"

@@ -62,6 +62,28 @@ def _experience(store):
     return publish(store, *graph, name=f"Experience {n}")
 
 
+def _incentive(store):
+    from rewards.actions import create_incentive
+
+    return create_incentive(
+        store, name="Gift", kind="free_gift", params={"product_id": "1", "title": "Mug"}
+    )
+
+
+def _grant(store):
+    from rewards.actions import grant_reward
+
+    customer = f.make_customer(store)
+    return grant_reward(
+        store=store, customer=customer, source_key=f"iso:{customer.pk}", kind="credit", amount=5
+    )
+
+
+def _store_itself(store):
+    """Store-level routes (the rewards summary, the caps): list-only, answered per store."""
+    return store
+
+
 # basename -> function(store) returning an object that the route's detail URL can address.
 # Register a route on the store router? Add its basename here (tests/test_api_isolation.py).
 ROUTE_FACTORIES = {
@@ -73,6 +95,11 @@ ROUTE_FACTORIES = {
     "segment-calculation": _segment_calculation,
     "node-type": _node_type,
     "experience": _experience,
+    "incentive": _incentive,
+    "grant": _grant,
+    "customer-credit": _customer,
+    "reward-summary": _store_itself,
+    "reward-policy": _store_itself,
 }
 
 
