@@ -62,6 +62,11 @@ def _experience(store):
     return publish(store, *graph, name=f"Experience {n}")
 
 
+def _experience_template(store):
+    """Templates are a catalog, not rows: list-only, answered per store (its Rewards flag)."""
+    return store
+
+
 # basename -> function(store) returning an object that the route's detail URL can address.
 # Register a route on the store router? Add its basename here (tests/test_api_isolation.py).
 ROUTE_FACTORIES = {
@@ -73,6 +78,7 @@ ROUTE_FACTORIES = {
     "segment-calculation": _segment_calculation,
     "node-type": _node_type,
     "experience": _experience,
+    "experience-template": _experience_template,
 }
 
 

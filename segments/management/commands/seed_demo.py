@@ -32,6 +32,8 @@ class Command(BaseCommand):
         )
         self.stdout.write(f"  Shopify webhook secret:  {s.shopify_webhook_secret}")
         self.stdout.write(f"  Recharge webhook secret: {s.recharge_webhook_secret}")
+        for note in report.notes:
+            self.stdout.write(f"  {note}")
         self.stdout.write(
             f"  Users (password {DEMO_PASSWORD!r}): staff (Django admin), "
             "owner, editor, viewer (merchant roles)."
