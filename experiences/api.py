@@ -78,7 +78,7 @@ class NodeTypeViewSet(StoreScopedMixin, viewsets.ViewSet):
 
 
 BAD_REQUEST = OpenApiResponse(
-    OpenApiTypes.OBJECT, description="What is wrong, keyed by field: {\"<field>\": [\"...\"]}."
+    OpenApiTypes.OBJECT, description='What is wrong, keyed by field: {"<field>": ["..."]}.'
 )
 
 

@@ -56,9 +56,7 @@ def _incentive(store: Store, need: IncentiveNeed) -> int:
     ).pk
 
 
-def create_from_template(
-    store: Store, *, name: str, template: str, **settings: Any
-) -> Experience:
+def create_from_template(store: Store, *, name: str, template: str, **settings: Any) -> Experience:
     """Create an experience whose draft is the template's graph, valid and ready to publish.
 
     The segments and incentives the graph needs are reused by name when the store has them, else

@@ -27,7 +27,7 @@ class CreditConfig(BaseModel):
         gt=0,
         max_digits=8,
         decimal_places=2,
-        description="The amount (e.g. \"5.00\"), or the percent (e.g. \"3\") of the triggering "
+        description='The amount (e.g. "5.00"), or the percent (e.g. "3") of the triggering '
         "order's subscription items.",
     )
     expires_in_days: int | None = Field(
