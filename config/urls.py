@@ -7,13 +7,16 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
 import experiences.api
+import rewards.api
 import segments.api
+from rewards.views import offer_page
 from segments.api.commerce import StoreListView
 from segments.webhooks import recharge_webhook, shopify_webhook
 
 store_router = SimpleRouter()
 segments.api.register(store_router)
 experiences.api.register(store_router)
+rewards.api.register(store_router)
 
 
 def healthz(request):
@@ -25,6 +28,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("webhooks/shopify/", shopify_webhook, name="webhook-shopify"),
     path("webhooks/recharge/<slug:store_slug>/", recharge_webhook, name="webhook-recharge"),
+    path("offers/<str:token>/", offer_page, name="rewards-offer"),
     path("api/v1/stores/", StoreListView.as_view(), name="store-list"),
     path("api/v1/stores/<slug:store_slug>/", include(store_router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
