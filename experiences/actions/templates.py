@@ -8,6 +8,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from rewards import actions as reward_actions
 from rewards.models import Incentive
 from segments import actions as segment_actions
 from segments.models import Segment, Store
@@ -36,19 +37,8 @@ def _incentive(store: Store, need: IncentiveNeed) -> int:
     ).first()
     if found is not None:
         return found.pk
-    from rewards import actions as reward_actions
-
-    create = getattr(reward_actions, "create_incentive", None)
-    if create is not None:
-        return create(
-            store,
-            name=need.name,
-            kind=need.kind,
-            params=dict(need.params),
-            expires_in_days=need.expires_in_days,
-        ).pk
-    return Incentive.objects.create(
-        store=store,
+    return reward_actions.create_incentive(
+        store,
         name=need.name,
         kind=need.kind,
         params=dict(need.params),

@@ -10,13 +10,13 @@ import datetime as dt
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from rewards.actions import CROSS_SELL_ANSWERED
 from rewards.models import Incentive, RewardGrant
 from segments.domain import DomainEvent
 
 from .base import ExecutionContext, Outcome, ValidationContext
 from .rewarding import RewardNode, grant_result
 
-CROSS_SELL_ANSWERED = "cross_sell_answered"
 BRANCHES = ["accepted", "declined", "expired"]
 
 

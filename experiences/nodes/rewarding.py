@@ -12,6 +12,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, ClassVar
 
+from rewards.actions import grant_reward
 from rewards.models import Incentive, RewardGrant
 
 from .base import ExecutionContext, NodeType, ValidationContext
@@ -46,8 +47,6 @@ class RewardNode(NodeType):
         return {}
 
     def grant(self, ctx: ExecutionContext, *, kind: str, **kwargs: Any) -> RewardGrant:
-        from rewards.actions import grant_reward
-
         return grant_reward(
             store=ctx.evaluation.store,
             customer=ctx.evaluation.customer,

@@ -123,13 +123,14 @@ CROSS_SELL_PARAMS = {
 _PARAMS = {"free_gift": GIFT_PARAMS, "discount": DISCOUNT_PARAMS, "cross_sell": CROSS_SELL_PARAMS}
 
 
-def incentive(store, kind="free_gift", **kwargs):
-    """An incentive of the store (test data, written directly like the other factories)."""
-    from rewards.models import Incentive
+def incentive(store, kind="free_gift", *, active=True, **kwargs):
+    """An incentive of the store, created (and deactivated) through the rewards actions."""
+    from rewards.actions import create_incentive, deactivate_incentive
 
     defaults = {"name": f"{kind} {next(_keys)}", "params": dict(_PARAMS.get(kind, {}))}
     defaults.update(kwargs)
-    return Incentive.objects.create(store=store, kind=kind, **defaults)
+    made = create_incentive(store, kind=kind, **defaults)
+    return made if active else deactivate_incentive(made)
 
 
 def reward_graph(*reward_nodes, trigger=None):
