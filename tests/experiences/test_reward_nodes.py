@@ -147,3 +147,39 @@ def test_a_store_without_rewards_cannot_publish_reward_or_segment_nodes(reward_t
         actions.publish_draft(experience)
     experience.refresh_from_db()
     assert experience.status == "draft" and experience.live_version is None
+
+
+@pytest.mark.parametrize(
+    "reward, field",
+    [
+        (node("r", "credit", {"amount_type": "fixed", "amount": "-5"}), "amount"),
+        (node("r", "credit", {"amount_type": "percent", "amount": "150"}), "amount"),
+        (node("r", "credit", {"amount_type": "fixed", "amount": "5", "expires_in_days": -1}),
+         "expires_in_days"),
+    ],
+)  # fmt: skip
+def test_publishing_bad_reward_configuration_is_a_400_naming_the_field(
+    api, owner, store, reward, field
+):
+    experience = actions.create_experience(store, name="Bad", kind="reward_strategy")
+    url = f"/api/v1/stores/{store.slug}/experiences/{experience.pk}"
+    nodes, edges = reward_graph(reward)
+    saved = api(owner).put(f"{url}/draft/", {"revision": 1, "nodes": nodes, "edges": edges},
+                           format="json")  # fmt: skip
+    assert saved.status_code == 200 and not saved.json()["valid"]
+    assert field in saved.json()["errors"]["nodes"]["r"]
+    published = api(owner).post(f"{url}/publish/")
+    assert published.status_code == 400
+    assert field in published.json()["errors"]["nodes"]["r"]
+
+
+def test_publishing_an_incentive_of_another_store_is_a_400(api, owner, store, other_store):
+    theirs = incentive(other_store, "free_gift")
+    experience = actions.create_experience(store, name="Theirs", kind="reward_strategy")
+    url = f"/api/v1/stores/{store.slug}/experiences/{experience.pk}"
+    nodes, edges = reward_graph(node("r", "incentive", {"incentive_id": theirs.pk}))
+    api(owner).put(f"{url}/draft/", {"revision": 1, "nodes": nodes, "edges": edges}, format="json")
+    published = api(owner).post(f"{url}/publish/")
+    assert published.status_code == 400
+    message = published.json()["errors"]["nodes"]["r"]["incentive_id"][0]
+    assert "does not exist in this store" in message and theirs.name not in message
