@@ -47,10 +47,10 @@ class CrossSell(RewardNode):
         incentive = Incentive.objects.filter(
             store_id=ctx.run.store_id, pk=config.incentive_id
         ).first()
-        if incentive is None or not incentive.active:
+        if incentive is None:
             return Outcome(
                 branch="expired",
-                result={"skipped": f"incentive {config.incentive_id} is not active"},
+                result={"skipped": f"incentive {config.incentive_id} was deleted"},
             )
         grant = self.grant(
             ctx,
@@ -60,6 +60,8 @@ class CrossSell(RewardNode):
         )
         result = grant_result(grant)
         if grant.status == RewardGrant.Status.SKIPPED:
+            # No offer was shown (a cap, the budget, a deactivated incentive): nothing to wait
+            # for, and the customer did not answer, so the run goes on as if it had expired.
             return Outcome(branch="expired", result=result)
         due = ctx.now + dt.timedelta(days=config.respond_within_days)
         # The timer resumes onto the branch recorded now; the answer picks its own.

@@ -34,7 +34,8 @@ class IncentiveNode(RewardNode):
         incentive = Incentive.objects.filter(
             store_id=ctx.run.store_id, pk=config.incentive_id
         ).first()
-        if incentive is None or not incentive.active:
-            return Outcome(result={"skipped": f"incentive {config.incentive_id} is not active"})
+        if incentive is None:
+            return Outcome(result={"skipped": f"incentive {config.incentive_id} was deleted"})
+        # A deactivated incentive is the ledger's to refuse: it records a skipped grant.
         grant = self.grant(ctx, kind=incentive.kind, incentive=incentive)
         return Outcome(result=grant_result(grant))

@@ -169,3 +169,21 @@ def test_cross_sell_unanswered_expires_by_its_timer(store):
     assert run.status == Run.Status.COMPLETED
     assert step_of(run, "offer").branch == "expired"
     assert RunStep.objects.filter(run=run, node__key="late", status="done").exists()
+
+
+def test_deactivated_incentive_is_a_skipped_grant_and_the_run_goes_on(store):
+    # given a gift experience whose incentive is deactivated after publishing
+    from rewards.actions import deactivate_incentive
+
+    gift = incentive(store, "free_gift")
+    experience = publish(store, *reward_graph(node("gift", "incentive", {"incentive_id": gift.pk})))
+    deactivate_incentive(gift)
+    customer = make_customer(store)
+    # when an order starts a run
+    actions.process_event(order_event(make_order(customer, is_subscription=True)))
+    # then the ledger records the skip with its reason, and the run completes
+    grant = RewardGrant.objects.get(customer=customer)
+    assert grant.status == "skipped" and "inactive" in grant.reason
+    run = Run.objects.get(experience=experience)
+    assert run.status == Run.Status.COMPLETED
+    assert "inactive" in step_of(run, "gift").result["skipped"]
