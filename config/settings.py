@@ -151,6 +151,9 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "MembershipSourceEnum": "segments.models.segmentation.MembershipSource",
+        "RewardKindEnum": "rewards.models.RewardKind",
+        "CreditEntryKindEnum": "rewards.models.CreditEntry.Kind",
+        "ExperienceKindEnum": "experiences.models.graph.Experience.Kind",
     },
 }
 
@@ -200,6 +203,8 @@ CELERY_TASK_ROUTES = {
     "ingest.*": {"queue": "ingest"},
     "segments.*": {"queue": "segments"},
     "experiences.*": {"queue": "experiences"},
+    # Ledger work after commerce events (spend credit, redeem, revoke) shares the engine's queue.
+    "rewards.*": {"queue": "experiences"},
     "scheduled.*": {"queue": "scheduled"},
 }
 # The beat schedule lives here (no database scheduler). Apps add their entries below.
@@ -226,6 +231,12 @@ CELERY_BEAT_SCHEDULE: dict = {
     "segments-recompute-dynamic": {
         "task": "scheduled.recompute_dynamic_segments",
         "schedule": float(os.environ.get("SEGMENT_FULL_RECOMPUTE_SECONDS", 6 * 3600)),
+    },
+    # Rewards: expire unanswered offers, open grants and credit lots whose time has passed.
+    "rewards-sweep": {
+        "task": "scheduled.rewards_sweep",
+        "schedule": 60.0,
+        "options": {"queue": "scheduled", "expires": 55},
     },
     # Restart segment calculations that stopped making progress.
     "segments-sweep-stuck-calculations": {

@@ -67,6 +67,28 @@ def _experience_template(store):
     return store
 
 
+def _incentive(store):
+    from rewards.actions import create_incentive
+
+    return create_incentive(
+        store, name="Gift", kind="free_gift", params={"product_id": "1", "title": "Mug"}
+    )
+
+
+def _grant(store):
+    from rewards.actions import grant_reward
+
+    customer = f.make_customer(store)
+    return grant_reward(
+        store=store, customer=customer, source_key=f"iso:{customer.pk}", kind="credit", amount=5
+    )
+
+
+def _store_itself(store):
+    """Store-level routes (the rewards summary, the caps): list-only, answered per store."""
+    return store
+
+
 # basename -> function(store) returning an object that the route's detail URL can address.
 # Register a route on the store router? Add its basename here (tests/test_api_isolation.py).
 ROUTE_FACTORIES = {
@@ -79,6 +101,11 @@ ROUTE_FACTORIES = {
     "node-type": _node_type,
     "experience": _experience,
     "experience-template": _experience_template,
+    "incentive": _incentive,
+    "grant": _grant,
+    "customer-credit": _customer,
+    "reward-summary": _store_itself,
+    "reward-policy": _store_itself,
 }
 
 

@@ -20,6 +20,8 @@ EXPECTED = {
     "scheduled.experiences_sweep": "scheduled",
     "scheduled.recompute_dynamic_segments": "scheduled",
     "scheduled.sweep_stuck_segment_calculations": "scheduled",
+    "scheduled.rewards_sweep": "scheduled",
+    "rewards.process_events": "experiences",
     "segments.ping": "default",
 }
 
@@ -37,6 +39,6 @@ def test_every_registered_task_of_ours_has_an_expected_queue():
     ours = {
         n
         for n in app.tasks
-        if n.split(".")[0] in {"ingest", "segments", "experiences", "scheduled"}
+        if n.split(".")[0] in {"ingest", "segments", "experiences", "rewards", "scheduled"}
     }
     assert ours == set(EXPECTED)

@@ -36,3 +36,31 @@ def cross_sell(store):
             "discount_value": "25",
         },
     )
+
+
+@pytest.fixture
+def eager_tasks():
+    """Run the tasks that receivers enqueue in-process (the worker tests cover the broker)."""
+    from config.celery import app
+
+    before = (app.conf.task_always_eager, app.conf.task_eager_propagates)
+    app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
+    yield
+    app.conf.task_always_eager, app.conf.task_eager_propagates = before
+
+
+@pytest.fixture
+def ingest(django_capture_on_commit_callbacks, eager_tasks):
+    """Return a function that processes the pending inbound events and what they announce."""
+    from segments.ingest.actions import process_batch
+
+    def run() -> int:
+        handled = 0
+        while True:
+            with django_capture_on_commit_callbacks(execute=True):
+                done = process_batch()
+            handled += done
+            if not done:
+                return handled
+
+    return run
