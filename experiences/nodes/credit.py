@@ -4,17 +4,19 @@ subscription items, in the store's currency, expiring a number of days after the
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, WithJsonSchema, field_validator
 
 from rewards.models import RewardKind
 from segments.models import OrderLine, Subscription
 
-from .base import ExecutionContext, Outcome, ValidationContext
+from .base import ExecutionContext, Outcome
 from .rewarding import REWARD_KINDS, RewardNode, grant_result
 
 MAX_FIXED = Decimal("100000")
+# Served to the builder as text (money is never a float); validated as a decimal.
+AMOUNT_SCHEMA = {"type": "string", "pattern": r"^\d{1,6}(\.\d{1,2})?$", "examples": ["5.00", "3"]}
 
 
 class CreditConfig(BaseModel):
@@ -23,7 +25,7 @@ class CreditConfig(BaseModel):
     amount_type: Literal["fixed", "percent"] = Field(
         "fixed", description="fixed: an amount in the store's currency; percent: of the order."
     )
-    amount: Decimal = Field(
+    amount: Annotated[Decimal, WithJsonSchema(AMOUNT_SCHEMA)] = Field(
         gt=0,
         max_digits=8,
         decimal_places=2,
@@ -79,9 +81,6 @@ class Credit(RewardNode):
     description = (
         "Give store credit: a fixed amount, or a percent of the order's subscription items."
     )
-
-    def validate(self, config: CreditConfig, ctx: ValidationContext) -> dict[str, list[str]]:
-        return {}
 
     def execute(self, config: CreditConfig, ctx: ExecutionContext) -> Outcome:
         if config.amount_type == "fixed":

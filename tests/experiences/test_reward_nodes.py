@@ -36,6 +36,7 @@ def test_reward_nodes_are_in_the_catalog_with_json_schemas():
         "amount",
         "expires_in_days",
     }
+    assert REGISTRY["credit"].json_schema()["properties"]["amount"]["type"] == "string"  # money
     assert "reward" not in REGISTRY
     assert REGISTRY["cross_sell"].kinds == {"upcoming_order_cross_sell"}
     assert REGISTRY["credit"].kinds == {"reward_strategy", "surprise_and_delight"}
