@@ -199,9 +199,13 @@ def _build_rewards(n_customers: int, *, grant: bool):
     from django.db import transaction
 
     from experiences import actions
+    from rewards.models import CreditEntry, RewardGrant
     from segments.models import Customer, Order, Store
 
     slug = "bench-rewards-on" if grant else "bench-rewards-off"
+    # The ledger protects its rows from cascades; this benchmark owns its database.
+    CreditEntry.objects.filter(store__slug=slug).delete()
+    RewardGrant.objects.filter(store__slug=slug).delete()
     Store.objects.filter(slug=slug).delete()
     store = Store.objects.create(
         name=slug, slug=slug, experiences_enabled=True, rewards_enabled=True
