@@ -8,6 +8,11 @@ a large order) let roughly one order in twelve into each, so an order starts abo
 Run it against its own database: ``DATABASE_URL=postgres://.../subexp_bench_experiences``; the
 database is created and migrated if needed, and this benchmark's store is rebuilt each run.
 Options: ``--customers=N --events=N --pings=N``.
+
+Rewards: two more stores of the same size with 20 live experiences each, the same triggers; in
+one every run grants store credit (fixed or 3% of the order, under a reward budget), in the other
+the credit node is left out. The same events go to both on the same worker: grants per second end
+to end, next to the engine's rate without rewards.
 """
 
 from __future__ import annotations
@@ -188,6 +193,89 @@ def _build(n_customers: int):
     return store, orders
 
 
+def _build_rewards(n_customers: int, *, grant: bool):
+    """A store whose 20 experiences start on orders by milestone count; each run grants credit
+    (``grant``) or goes straight to its end. Returns the store's orders."""
+    from django.db import transaction
+
+    from experiences import actions
+    from rewards.models import CreditEntry, RewardGrant
+    from segments.models import Customer, Order, Store
+
+    slug = "bench-rewards-on" if grant else "bench-rewards-off"
+    # The ledger protects its rows from cascades; this benchmark owns its database.
+    CreditEntry.objects.filter(store__slug=slug).delete()
+    RewardGrant.objects.filter(store__slug=slug).delete()
+    Store.objects.filter(slug=slug).delete()
+    store = Store.objects.create(
+        name=slug, slug=slug, experiences_enabled=True, rewards_enabled=True
+    )
+    rng = random.Random(13)
+    customers = Customer.objects.bulk_create(
+        [
+            Customer(
+                store=store,
+                email=f"{slug}-{i}@example.com",
+                subscription_orders_count=rng.randint(0, 11),
+            )
+            for i in range(n_customers)
+        ],
+        batch_size=2000,
+    )
+    orders = Order.objects.bulk_create(
+        [
+            Order(
+                store=store,
+                customer=c,
+                external_id=f"{slug}-{c.pk}",
+                total=Decimal(rng.randint(10, 200)),
+                currency="USD",
+                is_subscription=True,
+                type="recurring",
+            )
+            for c in customers
+        ],
+        batch_size=2000,
+    )
+    with transaction.atomic():
+        for i in range(20):
+            trigger = {
+                "event": "order_processed",
+                "conditions": [
+                    [{"field": "subscription_orders_count", "operator": "eq", "value": i % 10}]
+                ],
+            }
+            nodes = [{"key": "trigger", "type": "trigger", "config": trigger}]
+            if grant:
+                amount = {"amount_type": "fixed", "amount": "2.00"}
+                if i % 2:
+                    amount = {"amount_type": "percent", "amount": "3", "expires_in_days": 90}
+                nodes.append({"key": "credit", "type": "credit", "config": amount})
+            nodes.append({"key": "end", "type": "end", "config": {}})
+            pairs = zip(nodes, nodes[1:], strict=False)
+            edges = [{"source": a["key"], "target": b["key"]} for a, b in pairs]
+            experience = actions.create_experience(
+                store,
+                name=f"Rewards {i}",
+                kind="reward_strategy",
+                reentry="every_time",
+                reward_budget=Decimal("1000000.00") if grant else None,
+            )
+            _, report = actions.save_draft(experience, revision=1, nodes=nodes, edges=edges)
+            assert report.ok, report.as_dict()
+            actions.publish_draft(experience)
+    return orders
+
+
+def _send_and_drain(events) -> float:
+    from segments import domain
+
+    started = time.perf_counter()
+    for start in range(0, len(events), 100):  # through the receivers, as a batch announces
+        domain.send_now(events[start : start + 100])
+    return _drain_seconds(started)
+
+
 def _order_event(order, key: str):
     from segments.domain import DomainEvent
 
@@ -300,6 +388,28 @@ def _run(opts: dict[str, int]) -> None:
         f"{in_process_ms:.1f} ms per event in process"
     )
 
+    t0 = time.perf_counter()
+    with_rewards = _build_rewards(opts["customers"], grant=True)
+    without_rewards = _build_rewards(opts["customers"], grant=False)
+    print(
+        f"setup: 2 x {opts['customers']} customers, 20 live experiences each (with and without"
+        f" a credit node) in {time.perf_counter() - t0:.1f}s"
+    )
+    per_run = {}
+    for name, store_orders in (("without", without_rewards), ("with", with_rewards)):
+        queries = runs_started = 0
+        for i, k in enumerate(rng.sample(range(len(store_orders)), 50)):
+            key = f"bench-rq-{name}-{i}"
+            with CaptureQueriesContext(connection) as ctx:
+                actions.process_event(_order_event(store_orders[k], key))
+            queries += len(ctx)
+            runs_started += Run.objects.filter(trigger_event_key=key).count()
+        per_run[name] = queries / max(runs_started, 1)
+    print(
+        f"queries per run in process (50 events each): {per_run['without']:.1f} without rewards,"
+        f" {per_run['with']:.1f} with a credit grant"
+    )
+
     _purge()
     worker = _start_worker()
     try:
@@ -319,6 +429,16 @@ def _run(opts: dict[str, int]) -> None:
         event_seconds = _drain_seconds(started)
         event_rate = opts["events"] / event_seconds
         runs = Run.objects.filter(trigger_event_key__startswith="bench-e-").count()
+
+        # The same customers' positions and the same order of events in both stores.
+        picks = [rng.randrange(opts["customers"]) for _ in range(opts["events"])]
+        stamp = time.time_ns()
+        plain_seconds = _send_and_drain(
+            [_order_event(without_rewards[k], f"bench-r0-{stamp}-{i}") for i, k in enumerate(picks)]
+        )
+        reward_seconds = _send_and_drain(
+            [_order_event(with_rewards[k], f"bench-r1-{stamp}-{i}") for i, k in enumerate(picks)]
+        )
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         try:
@@ -335,3 +455,36 @@ def _run(opts: dict[str, int]) -> None:
         f"({runs} runs started and walked)"
     )
     print(f"ratio events/no-op: {event_rate / ping_rate:.2f}")
+    _report_rewards(opts["events"], plain_seconds, reward_seconds)
+
+
+def _report_rewards(events: int, plain_seconds: float, reward_seconds: float) -> None:
+    from experiences.models import Run
+    from rewards.models import RewardGrant
+
+    plain_runs = Run.objects.filter(
+        trigger_event_key__startswith="bench-r0-", status="completed"
+    ).count()
+    reward_runs = Run.objects.filter(
+        trigger_event_key__startswith="bench-r1-", status="completed"
+    ).count()
+    grants = RewardGrant.objects.filter(
+        run_id__in=Run.objects.filter(trigger_event_key__startswith="bench-r1-").values("pk")
+    )
+    issued = grants.filter(status="issued").count()
+    skipped = grants.filter(status="skipped").count()
+    plain_rate, reward_rate = plain_runs / plain_seconds, reward_runs / reward_seconds
+    print(
+        f"without rewards (same triggers, no credit node): {events} events, {plain_runs} runs"
+        f" in {plain_seconds:.2f}s = {events / plain_seconds:.0f} events/s,"
+        f" {plain_rate:.0f} runs/s"
+    )
+    print(
+        f"with rewards (every run grants credit): {events} events, {reward_runs} runs,"
+        f" {issued} grants issued ({skipped} skipped) in {reward_seconds:.2f}s ="
+        f" {events / reward_seconds:.0f} events/s, {issued / reward_seconds:.0f} grants/s"
+    )
+    print(
+        f"ratio runs/s with rewards / without: {reward_rate / plain_rate:.2f}"
+        " (the ledger's cost per run)"
+    )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import django_filters
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException, NotFound, ValidationError
@@ -21,6 +21,7 @@ from segments.queries import scoped
 
 from . import actions, diagnostics
 from .actions.authoring import validate_version
+from .blueprints import blueprints_for
 from .conditions import field_catalog
 from .models import Experience, ExperienceVersion, Run
 from .nodes import REGISTRY
@@ -28,7 +29,9 @@ from .queries import experiences_for, runs_for
 from .serializers import (
     DraftInputSerializer,
     DraftSerializer,
+    ExperienceCreateSerializer,
     ExperienceSerializer,
+    ExperienceTemplateSerializer,
     ExperienceUpdateSerializer,
     GraphSerializer,
     NodeTypeCatalogSerializer,
@@ -92,6 +95,36 @@ class NodeTypeViewSet(StoreScopedMixin, viewsets.ViewSet):
         return Response({"node_types": items, "condition_fields": field_catalog()})
 
 
+BAD_REQUEST = OpenApiResponse(
+    OpenApiTypes.OBJECT, description='What is wrong, keyed by field: {"<field>": ["..."]}.'
+)
+
+
+class ExperienceTemplateViewSet(StoreScopedMixin, viewsets.ViewSet):
+    """Templates to start an experience from: ``POST experiences/`` with ``template``."""
+
+    @extend_schema(
+        parameters=[OpenApiParameter("kind", str, enum=Experience.Kind.values)],
+        responses={200: ExperienceTemplateSerializer(many=True), 400: BAD_REQUEST},
+    )
+    def list(self, request, store_slug=None):
+        kind = request.query_params.get("kind")
+        if kind is not None and kind not in Experience.Kind.values:
+            raise ValidationError({"kind": [f"Choose one of {', '.join(Experience.Kind.values)}."]})
+        items = [
+            {
+                "key": b.key,
+                "kind": b.kind,
+                "name": b.name,
+                "description": b.description,
+                "requires_rewards": b.requires_rewards,
+                "available": self.store.rewards_enabled or not b.requires_rewards,
+            }
+            for b in blueprints_for(kind)
+        ]
+        return Response(ExperienceTemplateSerializer(items, many=True).data)
+
+
 class RunFilter(django_filters.FilterSet):
     customer = IntegerFilter(field_name="customer_id")
     status = django_filters.ChoiceFilter(choices=Run.Status.choices)
@@ -136,14 +169,31 @@ class ExperienceViewSet(
     def get_serializer_class(self):
         if self.action in ("update", "partial_update"):
             return ExperienceUpdateSerializer
+        if self.action == "create":
+            return ExperienceCreateSerializer
         return ExperienceSerializer
+
+    @extend_schema(
+        request=ExperienceCreateSerializer,
+        responses={201: ExperienceSerializer, 400: BAD_REQUEST},
+    )
+    def create(self, request, *args, **kwargs):
+        """Create an experience: empty (a trigger) for a ``kind``, or from a ``template``."""
+        return super().create(request, *args, **kwargs)
 
     def perform_create(self, serializer):
         data = dict(serializer.validated_data)
+        template = data.pop("template", None)
         try:
-            experience = actions.create_experience(
-                self.store, name=data.pop("name"), kind=data.pop("kind"), **data
-            )
+            if template is not None:
+                data.pop("kind", None)
+                experience = actions.create_from_template(
+                    self.store, name=data.pop("name"), template=template, **data
+                )
+            else:
+                experience = actions.create_experience(
+                    self.store, name=data.pop("name"), kind=data.pop("kind"), **data
+                )
         except actions.ExperienceError as exc:
             raise ExperienceRefused(exc) from exc
         serializer.instance = experience
@@ -283,3 +333,6 @@ class ExperienceViewSet(
 def register(router) -> None:
     router.register("node-types", NodeTypeViewSet, basename="node-type")
     router.register("experiences", ExperienceViewSet, basename="experience")
+    router.register(
+        "experience-templates", ExperienceTemplateViewSet, basename="experience-template"
+    )

@@ -6,12 +6,15 @@ class ExperiencesConfig(AppConfig):
     verbose_name = "Experiences"
 
     def ready(self):
+        from segments.demo import demo_seeded
         from segments.domain import domain_events
         from segments.usage import register_segment_usage_check
 
+        from .demo import on_demo_seeded
         from .queries import segment_usage_descriptions
         from .receivers import on_domain_events
 
         domain_events.connect(on_domain_events, dispatch_uid="experiences.on_domain_events")
+        demo_seeded.connect(on_demo_seeded, dispatch_uid="experiences.on_demo_seeded")
         # A segment that a live experience uses cannot be deleted.
         register_segment_usage_check(segment_usage_descriptions)

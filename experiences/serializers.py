@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from rest_framework import serializers
 
 from config.api_input import RejectUnknownFieldsMixin
 
+from .blueprints import BLUEPRINTS
 from .models import Edge, Experience, ExperienceVersion, Node, Run, RunStep
 
 
@@ -18,6 +21,14 @@ class ExperienceSerializer(RejectUnknownFieldsMixin, serializers.ModelSerializer
         child=serializers.JSONField(),
         required=False,
         help_text="OR-blocks of AND-conditions; a customer meeting them leaves the experience.",
+    )
+    reward_budget = serializers.DecimalField(
+        max_digits=14,
+        decimal_places=2,
+        min_value=Decimal("0"),
+        required=False,
+        allow_null=True,
+        help_text="The most this experience may give in total; empty for no budget (Rewards).",
     )
 
     class Meta:
@@ -33,6 +44,7 @@ class ExperienceSerializer(RejectUnknownFieldsMixin, serializers.ModelSerializer
             "exit_criteria",
             "holdout_percent",
             "pause_behaviour",
+            "reward_budget",
             "created_at",
             "updated_at",
         ]
@@ -51,6 +63,41 @@ class ExperienceSerializer(RejectUnknownFieldsMixin, serializers.ModelSerializer
         if not isinstance(value, list):
             raise serializers.ValidationError("Exit criteria are a list.")
         return value
+
+
+class ExperienceCreateSerializer(ExperienceSerializer):
+    """Create an empty experience of a ``kind``, or one from a ``template`` (its kind)."""
+
+    template = serializers.ChoiceField(
+        choices=sorted(BLUEPRINTS),
+        required=False,
+        write_only=True,
+        help_text="A key from experience-templates/: the draft starts as that template's graph.",
+    )
+
+    class Meta(ExperienceSerializer.Meta):
+        fields = [*ExperienceSerializer.Meta.fields, "template"]
+        extra_kwargs = {"kind": {"required": False}}
+
+    def validate(self, attrs):
+        template = attrs.get("template")
+        kind = attrs.get("kind")
+        if template is None and kind is None:
+            raise serializers.ValidationError({"kind": ["Give a kind, or a template."]})
+        if template is not None and kind is not None and kind != BLUEPRINTS[template].kind:
+            raise serializers.ValidationError(
+                {"kind": [f"Template {template!r} makes a {BLUEPRINTS[template].kind} experience."]}
+            )
+        return attrs
+
+
+class ExperienceTemplateSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    kind = serializers.ChoiceField(choices=Experience.Kind.choices)
+    name = serializers.CharField()
+    description = serializers.CharField()
+    requires_rewards = serializers.BooleanField()
+    available = serializers.BooleanField(help_text="False when the store lacks Rewards.")
 
 
 class ExperienceUpdateSerializer(ExperienceSerializer):

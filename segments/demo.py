@@ -19,6 +19,7 @@ from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.db import DatabaseError, connection, transaction
+from django.dispatch import Signal
 from django.utils import timezone
 
 from .figures import FIGURES_SELECT, refresh_store_figures
@@ -81,12 +82,18 @@ STATUS_ODDS = [(0.22, "cancelled"), (0.27, "paused"), (0.30, "expired"), (1.01, 
 INTERVALS = [("month", 1, 30), ("week", 2, 14), ("month", 2, 60)]
 
 
+# Sent with store= and report= once the demo store is seeded: higher layers (experiences) add
+# their own demo content without this layer importing them.
+demo_seeded = Signal()
+
+
 @dataclass
 class SeedReport:
     store: Store
     created_customers: int = 0
     total_customers: int = 0
     users: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what receivers of demo_seeded added
 
 
 def seed_demo(
@@ -107,6 +114,7 @@ def seed_demo(
     report.created_customers = missing
     report.total_customers = existing + missing
     _ensure_segments(store)
+    demo_seeded.send(sender=seed_demo, store=store, report=report)
     return report
 
 

@@ -62,6 +62,11 @@ def _experience(store):
     return publish(store, *graph, name=f"Experience {n}")
 
 
+def _experience_template(store):
+    """Templates are a catalog, not rows: list-only, answered per store (its Rewards flag)."""
+    return store
+
+
 def _incentive(store):
     from rewards.actions import create_incentive
 
@@ -95,6 +100,7 @@ ROUTE_FACTORIES = {
     "segment-calculation": _segment_calculation,
     "node-type": _node_type,
     "experience": _experience,
+    "experience-template": _experience_template,
     "incentive": _incentive,
     "grant": _grant,
     "customer-credit": _customer,

@@ -1,7 +1,8 @@
 """State changes of the ``experiences`` app, grouped by what they change.
 
 ``authoring``: experiences, drafts, publishing, pausing. ``engine``: runs started and walked on
-domain events. ``delivery``: emails written by notification steps.
+domain events. ``templates``: experiences created from a template.
+``delivery``: emails written by notification steps.
 """
 
 from .authoring import (
@@ -22,6 +23,7 @@ from .authoring import (
 )
 from .delivery import deliver_email, sweep_emails
 from .engine import process_event, process_events
+from .templates import create_from_template
 from .walker import advance_run, resume_due_waits, resume_stalled_runs
 
 __all__ = [
@@ -32,6 +34,7 @@ __all__ = [
     "StateConflict",
     "advance_run",
     "archive_experience",
+    "create_from_template",
     "create_experience",
     "deliver_email",
     "draft_for",

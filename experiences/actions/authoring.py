@@ -29,6 +29,7 @@ SETTINGS_FIELDS = {
     "exit_criteria",
     "holdout_percent",
     "pause_behaviour",
+    "reward_budget",
 }
 
 
@@ -83,6 +84,9 @@ def _check_settings(store: Store, values: dict[str, Any]) -> None:
     holdout = values.get("holdout_percent")
     if holdout is not None and not (0 <= holdout <= 100):
         errors["holdout_percent"] = ["Give a percentage from 0 to 100."]
+    budget = values.get("reward_budget")
+    if budget is not None and budget < 0:
+        errors["reward_budget"] = ["Give an amount of 0 or more, or leave it empty for no budget."]
     if values.get("reentry") == Experience.Reentry.ONCE_PER_N_DAYS and not values.get(
         "reentry_days"
     ):
@@ -91,9 +95,15 @@ def _check_settings(store: Store, values: dict[str, Any]) -> None:
         raise ValidationError(errors)
 
 
+def _check_budget_allowed(store: Store, values: dict[str, Any]) -> None:
+    if values.get("reward_budget") is not None and not store.rewards_enabled:
+        raise ValidationError({"reward_budget": ["A reward budget needs Rewards enabled."]})
+
+
 def create_experience(store: Store, *, name: str, kind: str, **settings: Any) -> Experience:
     """Create an experience with a first draft holding just a trigger."""
     require_experiences(store)
+    _check_budget_allowed(store, settings)
     _check_settings(store, settings)
     with transaction.atomic():
         experience = Experience.objects.create(store=store, name=name, kind=kind, **settings)
@@ -110,6 +120,7 @@ def update_experience(experience: Experience, **values: Any) -> Experience:
     require_experiences(experience.store)
     if experience.status == Experience.Status.ARCHIVED:
         raise StateConflict("An archived experience cannot be changed.")
+    _check_budget_allowed(experience.store, values)
     merged = {f: getattr(experience, f) for f in SETTINGS_FIELDS} | values
     if merged["reentry"] != Experience.Reentry.ONCE_PER_N_DAYS:
         merged["reentry_days"] = None

@@ -320,20 +320,25 @@ def _handle_active_runs(
                 exit_reason=f"exit criterion met by {event.name}",
                 finished_at=now,
             )
-        if event.name == domain.ORDER_PROCESSED:
+        waiting = [r.pk for r in active if r.pk not in exiting and r.status == Run.Status.WAITING]
+        if waiting:
             steps = (
                 RunStep.objects.select_for_update(of=("self", "run"))
-                .select_related("run")
+                .select_related("run", "node")
                 .filter(
-                    run__in=[r.pk for r in active if r.pk not in exiting],
+                    run__in=waiting,
                     run__status=Run.Status.WAITING,
                     status=RunStep.Status.WAITING,
-                    wait_for=domain.ORDER_PROCESSED,
+                    wait_for=event.name,
                 )
                 .order_by("pk")
             )
             for step in steps:
-                finish_wait(step, f"next order ({event.key})", now)
+                node_type = REGISTRY.get(step.node.type)
+                branch = node_type.resume_branch(step, event) if node_type else None
+                if branch is None:
+                    continue  # waits for this kind of event, but not this one
+                finish_wait(step, f"{event.name} ({event.key})", now, branch=branch)
                 resumed.append(step.run_id)
     return interrupted + resumed
 

@@ -185,12 +185,18 @@ def advance_run(run_id: int) -> str:
 # --- waits -------------------------------------------------------------------------------------
 
 
-def finish_wait(step: RunStep, why: str, now: dt.datetime) -> None:
-    """Close a waiting step and move its run on (the caller holds both row locks)."""
+def finish_wait(step: RunStep, why: str, now: dt.datetime, *, branch: str | None = None) -> None:
+    """Close a waiting step and move its run on (the caller holds both row locks).
+
+    ``branch``: the branch the resuming event chose (a cross-sell's answer); by default the one
+    the step recorded when it started waiting (its timer's branch).
+    """
     step.status = RunStep.Status.DONE
     step.finished_at = now
     step.result = {**step.result, "resumed": why}
-    step.save(update_fields=["status", "finished_at", "result"])
+    if branch is not None:
+        step.branch = branch
+    step.save(update_fields=["status", "finished_at", "result", "branch"])
     run = step.run
     target = graph_for(run.version_id).edges.get((step.node_id, step.branch))
     if target is None:

@@ -49,6 +49,9 @@ class Experience(StoreOwned):
     pause_behaviour = models.CharField(
         max_length=8, choices=PauseBehaviour.choices, default=PauseBehaviour.FINISH
     )
+    # The most this experience may give in total (credit, discounts, gifts), in the store's
+    # currency; a grant that would pass it is recorded as skipped. None: no budget.
+    reward_budget = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -71,6 +74,10 @@ class Experience(StoreOwned):
             ),
             models.CheckConstraint(
                 condition=Q(holdout_percent__lte=100), name="experience_holdout_lte_100"
+            ),
+            models.CheckConstraint(
+                condition=Q(reward_budget__isnull=True) | Q(reward_budget__gte=0),
+                name="experience_reward_budget_gte_0",
             ),
             models.CheckConstraint(
                 condition=~Q(reentry="once_per_n_days") | Q(reentry_days__gte=1),

@@ -5,9 +5,11 @@ from __future__ import annotations
 from .ab_split import ABSplit
 from .base import NodeType, NodeUnavailable, Outcome
 from .condition import ConditionBranch
+from .credit import Credit
+from .cross_sell import CrossSell
 from .end import End
+from .incentive import IncentiveNode
 from .notification import Notification
-from .reserved import RESERVED
 from .segment import SegmentNode
 from .trigger import Trigger
 from .wait import Wait
@@ -21,8 +23,10 @@ REGISTRY: dict[str, NodeType] = {
         Wait(),
         SegmentNode(),
         Notification(),
+        Credit(),
+        IncentiveNode(),
+        CrossSell(),
         End(),
-        *RESERVED,
     ]
 }
 

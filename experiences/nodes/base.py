@@ -112,6 +112,11 @@ class NodeType:
     def segment_ids(self, config: BaseModel | None) -> set[int]:
         return set()
 
+    def resume_branch(self, step: RunStep, event: DomainEvent) -> str | None:
+        """Return the branch a waiting step of this type takes on ``event`` (the one it waits
+        for), or None when the event is not for this step."""
+        return step.branch
+
     def execute(self, config: BaseModel | None, ctx: ExecutionContext) -> Outcome:
         raise NodeUnavailable(f"Node type {self.type!r} cannot run yet.")
 

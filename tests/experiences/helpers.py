@@ -101,3 +101,60 @@ def event(name, customer, *, key=None, **data) -> DomainEvent:
         key=key or f"inbound:test-{next(_keys)}",
         data=data,
     )
+
+
+GIFT_PARAMS = {
+    "product_id": "501",
+    "sku": "GIFT",
+    "title": "Sample",
+    "quantity": 1,
+    "price": "4.00",
+}
+DISCOUNT_PARAMS = {"discount_type": "percent", "value": "10"}
+CROSS_SELL_PARAMS = {
+    "product_id": "601",
+    "sku": "ADDON",
+    "title": "Add-on",
+    "quantity": 1,
+    "price": "12.00",
+    "discount_type": "percent",
+    "discount_value": "15",
+}
+_PARAMS = {"free_gift": GIFT_PARAMS, "discount": DISCOUNT_PARAMS, "cross_sell": CROSS_SELL_PARAMS}
+
+
+def incentive(store, kind="free_gift", *, active=True, **kwargs):
+    """An incentive of the store, created (and deactivated) through the rewards actions."""
+    from rewards.actions import create_incentive, deactivate_incentive
+
+    defaults = {"name": f"{kind} {next(_keys)}", "params": dict(_PARAMS.get(kind, {}))}
+    defaults.update(kwargs)
+    made = create_incentive(store, kind=kind, **defaults)
+    return made if active else deactivate_incentive(made)
+
+
+def reward_graph(*reward_nodes, trigger=None):
+    """trigger -> reward nodes in a chain -> end (a reward strategy on every subscription order)."""
+    config = trigger or {"event": "order_processed", "confirm_every_order": True}
+    nodes = [node("trigger", "trigger", config), *reward_nodes, node("end", "end")]
+    keys = [n["key"] for n in nodes]
+    return nodes, [edge(a, b) for a, b in zip(keys, keys[1:], strict=False)]
+
+
+def cross_sell_graph(offer_incentive, *, days=2):
+    nodes = [
+        node("trigger", "trigger", {"event": "upcoming_order", "days_before": 3,
+                                    "confirm_every_order": True}),
+        node("offer", "cross_sell", {"incentive_id": offer_incentive.pk,
+                                     "respond_within_days": days}),
+        node("yes", "end"),
+        node("no", "end"),
+        node("late", "end"),
+    ]  # fmt: skip
+    edges = [
+        edge("trigger", "offer"),
+        edge("offer", "yes", "accepted"),
+        edge("offer", "no", "declined"),
+        edge("offer", "late", "expired"),
+    ]
+    return nodes, edges

@@ -39,7 +39,9 @@ def test_node_type_catalog_for_a_kind(api, viewer, store):
     assert types["trigger"]["available"] and types["trigger"]["schema"]["type"] == "object"
     assert not types["segment"]["available"]  # not offered in surprise and delight
     assert types["segment"]["requires_rewards"]
-    assert not types["reward"]["available"] and types["reward"]["schema"] is None
+    assert "reward" not in types  # the slot is gone: credit and incentive replace it
+    assert types["credit"]["available"] and types["credit"]["requires_rewards"]
+    assert not types["cross_sell"]["available"]  # only in upcoming-order cross-sell
     assert any(f["name"] == "segment" for f in answer.json()["condition_fields"])
 
 

@@ -183,10 +183,10 @@ def test_condition_branch_needs_two_to_fifteen_branches(store):
     assert "branches" in report.nodes["branch"]
 
 
-def test_unknown_and_reserved_node_types(store):
+def test_unknown_node_types_and_the_dropped_reward_slot(store):
     report = check(store, *simple(node("x", "teleport"), node("r", "reward")))
     assert "Unknown node type" in report.nodes["x"]["type"][0]
-    assert "not available yet" in report.nodes["r"]["type"][0]
+    assert "Unknown node type" in report.nodes["r"]["type"][0]
 
 
 def test_trigger_event_fixed_by_kind(store):

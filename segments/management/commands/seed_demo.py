@@ -42,6 +42,8 @@ class Command(BaseCommand):
             self.stdout.write(f"  Recharge webhook secret: {s.recharge_webhook_secret}")
         else:
             self.stdout.write("  Webhook secrets: stored encrypted (--show-secrets prints them).")
+        for note in report.notes:
+            self.stdout.write(f"  {note}")
         self.stdout.write(
             f"  Users (password {DEMO_PASSWORD!r}): staff (Django admin), "
             "owner, editor, viewer (merchant roles)."

@@ -1,0 +1,79 @@
+"""What the reward node types share: the incentive check at validation, and the grant call.
+
+Each reward node grants through ``rewards.actions.grant_reward`` inside the step's savepoint, keyed
+by the step (``source_key="step:<id>"``, ``step_id``): the ledger's unique constraints make a
+redelivered, retried or killed-and-rerun step find the grant it already made instead of making a
+second one. A grant the ledger skips (a cap, the experience's budget) is recorded on the step with
+its reason and the run goes on.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from rewards.actions import grant_reward
+from rewards.models import Incentive, RewardGrant
+
+from .base import ExecutionContext, NodeType, ValidationContext
+
+REWARD_KINDS = frozenset({"reward_strategy", "surprise_and_delight"})
+
+
+class RewardNode(NodeType):
+    requires_rewards = True
+    writes = True
+    incentive_kinds: ClassVar[tuple[str, ...]] = ()
+
+    def check_incentive(self, incentive_id: int, ctx: ValidationContext) -> dict[str, list[str]]:
+        """Errors for an incentive that is not an active one of this store of a fitting kind."""
+        incentive = (
+            Incentive.objects.filter(store=ctx.store, pk=incentive_id)
+            .only("id", "name", "kind", "active")
+            .first()
+        )
+        if incentive is None:
+            return {"incentive_id": [f"Incentive {incentive_id} does not exist in this store."]}
+        if incentive.kind not in self.incentive_kinds:
+            wanted = " or ".join(k.replace("_", " ") for k in self.incentive_kinds)
+            return {
+                "incentive_id": [
+                    f"{incentive.name!r} is a {incentive.kind.replace('_', ' ')} incentive; "
+                    f"a {self.label} node needs a {wanted} one."
+                ]
+            }
+        if not incentive.active:
+            return {"incentive_id": [f"{incentive.name!r} is deactivated."]}
+        return {}
+
+    def grant(self, ctx: ExecutionContext, *, kind: str, **kwargs: Any) -> RewardGrant:
+        return grant_reward(
+            store=ctx.evaluation.store,
+            customer=ctx.evaluation.customer,
+            source_key=f"step:{ctx.step.pk}",
+            kind=kind,
+            experience_id=ctx.experience.pk,
+            run_id=ctx.run.pk,
+            step_id=ctx.step.pk,
+            budget=ctx.experience.reward_budget,
+            now=ctx.now,
+            **kwargs,
+        )
+
+
+def grant_result(grant: RewardGrant) -> dict[str, Any]:
+    """What the step records about its grant (a skip keeps its reason under ``skipped``)."""
+    result: dict[str, Any] = {
+        "grant_id": grant.pk,
+        "kind": grant.kind,
+        "status": grant.status,
+        "amount": str(grant.amount),
+        "currency": grant.currency,
+    }
+    if grant.status == RewardGrant.Status.SKIPPED:
+        result["skipped"] = grant.reason
+    return result
+
+
+def money(value: Decimal) -> Decimal:
+    return value.quantize(Decimal("0.01"))
