@@ -72,9 +72,17 @@ class ExperienceAdmin(admin.ModelAdmin):
     list_filter = ["status", "kind", "store"]
     list_select_related = ["store", "live_version"]
     search_fields = ["name", "store__name"]
-    readonly_fields = ["status", "live_version", "diagnose_link"]
+    readonly_fields = ["status", "live_version", "builder_link", "diagnose_link"]
     inlines = [VersionInline]
     actions = ["pause_selected", "resume_selected"]
+
+    @admin.display(description="Flow builder")
+    def builder_link(self, obj):
+        if obj.pk is None:
+            return "-"
+        return format_html(
+            '<a href="/app/experiences/{}/builder/">Open the flow builder</a>', obj.pk
+        )
 
     @admin.display(description="Diagnose a customer")
     def diagnose_link(self, obj):

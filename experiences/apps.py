@@ -15,3 +15,9 @@ class ExperiencesConfig(AppConfig):
         domain_events.connect(on_domain_events, dispatch_uid="experiences.on_domain_events")
         # A segment that a live experience uses cannot be deleted.
         register_segment_usage_check(segment_usage_descriptions)
+
+        from segments.customer_sections import register_customer_section
+
+        from .views import runs_section
+
+        register_customer_section("runs", "Experience runs", runs_section, order=20)
