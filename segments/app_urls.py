@@ -29,7 +29,11 @@ urlpatterns = [
         segments.member_why,
         name="app-segment-why",
     ),
-    path("segments/<int:segment_id>/history/", segments.segment_history_page, name="app-segment-history"),
+    path(
+        "segments/<int:segment_id>/history/",
+        segments.segment_history_page,
+        name="app-segment-history",
+    ),
     path("segments/<int:segment_id>/import/", segments.import_start, name="app-segment-import"),
     path(
         "segments/<int:segment_id>/imports/<int:import_id>/",

@@ -73,7 +73,9 @@ def check_rule(store, rule: str) -> dict:
 def rule_check(request: HttpRequest) -> HttpResponse:
     """The rule editor's live feedback (htmx): line and column of each problem, or the count."""
     return render_partial(
-        request, "segments/_rule_check.html", check_rule(request.store, request.POST.get("rule", ""))
+        request,
+        "segments/_rule_check.html",
+        check_rule(request.store, request.POST.get("rule", "")),
     )
 
 
@@ -201,7 +203,9 @@ def members_add(request: HttpRequest, segment_id: int) -> HttpResponse:
 def members_remove(request: HttpRequest, segment_id: int) -> HttpResponse:
     segment = _segment(request, segment_id)
     raw = request.POST.get("customer", "")
-    customer = get_object_or_404(scoped(Customer, request.store), pk=int(raw) if raw.isdigit() else 0)
+    customer = get_object_or_404(
+        scoped(Customer, request.store), pk=int(raw) if raw.isdigit() else 0
+    )
     try:
         actions.remove_customers_from_segment(segment, [customer.pk], **_member_options(request))
     except actions.SegmentError as exc:
@@ -254,7 +258,9 @@ def import_start(request: HttpRequest, segment_id: int) -> HttpResponse:
             except actions.SegmentError as exc:
                 error = str(exc)
             else:
-                return redirect("app-segment-import-progress", segment_id=segment.pk, import_id=job.pk)
+                return redirect(
+                    "app-segment-import-progress", segment_id=segment.pk, import_id=job.pk
+                )
     return render_page(
         request,
         "segments/segment_import.html",
@@ -266,7 +272,9 @@ def import_start(request: HttpRequest, segment_id: int) -> HttpResponse:
 @merchant_view()
 def import_progress(request: HttpRequest, segment_id: int, import_id: int) -> HttpResponse:
     segment = _segment(request, segment_id)
-    job = get_object_or_404(scoped(SegmentImport, request.store).filter(segment=segment), pk=import_id)
+    job = get_object_or_404(
+        scoped(SegmentImport, request.store).filter(segment=segment), pk=import_id
+    )
     context = {
         "segment": segment,
         "job": job,

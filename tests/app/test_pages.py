@@ -58,9 +58,7 @@ def test_every_list_page_shows_the_role_in_the_top_bar(as_user, store, role):
         assert f'class="role role-{role}"'.encode() in page.content
 
 
-def test_store_switcher_shows_for_users_of_several_stores_and_switches(
-    as_user, store, other_store
-):
+def test_store_switcher_shows_for_users_of_several_stores_and_switches(as_user, store, other_store):
     # given a user who owns A and views B
     user = f.make_user(store, Role.OWNER)
     f.StoreMembership.objects.create(store=other_store, user=user, role=Role.VIEWER)
@@ -145,7 +143,10 @@ def test_viewer_cannot_create_duplicate_or_archive(as_user, store, viewer):
     experience = create_experience(store, name="X", kind="reward_strategy")
     client = as_user(viewer)
     assert client.get("/app/experiences/new/").status_code == 403
-    assert client.post("/app/experiences/new/", {"name": "Y", "kind": "reward_strategy"}).status_code == 403
+    assert (
+        client.post("/app/experiences/new/", {"name": "Y", "kind": "reward_strategy"}).status_code
+        == 403
+    )
     assert client.post(f"/app/experiences/{experience.pk}/duplicate/").status_code == 403
     assert client.post(f"/app/experiences/{experience.pk}/archive/").status_code == 403
     assert Experience.objects.filter(store=store).count() == 1
@@ -235,7 +236,10 @@ def test_viewer_sees_the_segment_but_no_edit_controls_and_cannot_post(as_user, s
     assert "Add customers by email" not in page and "Import a CSV" not in page
     assert client.post(f"/app/segments/{segment.pk}/", {"name": "Hacked"}).status_code == 403
     assert client.post(f"/app/segments/{segment.pk}/delete/").status_code == 403
-    assert client.post(f"/app/segments/{segment.pk}/members/add/", {"emails": "a@b.c"}).status_code == 403
+    assert (
+        client.post(f"/app/segments/{segment.pk}/members/add/", {"emails": "a@b.c"}).status_code
+        == 403
+    )
     assert client.get(f"/app/segments/{segment.pk}/import/").status_code == 403
     segment.refresh_from_db()
     assert segment.name == "VIPs"
@@ -298,7 +302,9 @@ def test_csv_import_shows_progress_page_with_its_counts(as_user, store, editor):
     segment = static_segment(store, "Imported")
     f.make_customer(store, email="ann@example.com")
     client = as_user(editor)
-    upload = SimpleUploadedFile("list.csv", b"email\nann@example.com\nnot-an-email\nzed@example.com\n")
+    upload = SimpleUploadedFile(
+        "list.csv", b"email\nann@example.com\nnot-an-email\nzed@example.com\n"
+    )
     answer = client.post(f"/app/segments/{segment.pk}/import/", {"file": upload})
     job = segment.imports.get()
     assert answer.headers["Location"] == f"/app/segments/{segment.pk}/imports/{job.pk}/"
