@@ -58,11 +58,15 @@ def experience_list(request: HttpRequest) -> HttpResponse:
     if not show_archived:
         experiences = experiences.exclude(status=Experience.Status.ARCHIVED)
     archived = experiences_for(request.store).filter(status=Experience.Status.ARCHIVED)
+    rows = list(experiences.order_by("name", "id"))
+    kinds, statuses = dict(Experience.Kind.choices), dict(Experience.Status.choices)
+    for row in rows:  # labels once per value, not get_FOO_display's per-row choice lookup
+        row.kind_label, row.status_label = kinds[row.kind], statuses[row.status]
     return render_page(
         request,
         "experiences/experience_list.html",
         {
-            "experiences": experiences.order_by("name", "id"),
+            "experiences": rows,
             "show_archived": show_archived,
             "archived_count": archived.count(),
         },

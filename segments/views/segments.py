@@ -43,11 +43,33 @@ def _emails(text: str) -> list[str]:
     return [e.strip() for e in text.replace(",", "\n").replace(";", "\n").splitlines() if e.strip()]
 
 
+def calculation_state(segment: Segment) -> tuple[str, str]:
+    """Return the (badge class, label) of a dynamic segment's calculation in a merchant's words."""
+    status = segment.status
+    if status in {Segment.Status.IDLE, Segment.Status.DONE}:
+        if segment.last_calculated_at:
+            return "done", "Up to date"
+        return "idle", "Not calculated yet"
+    if status == Segment.Status.QUEUED:
+        return "queued", "Waiting to calculate"
+    if status == Segment.Status.RUNNING:
+        done, total = segment.progress_done, segment.progress_total
+        return "running", f"Calculating {100 * done // total}%" if total else "Calculating"
+    return "failed", "Calculation failed"
+
+
 @merchant_view()
 def segment_list(request: HttpRequest) -> HttpResponse:
-    segments = segments_for(request.store).only(
-        "id", "name", "kind", "member_count", "status", "rule", "last_calculated_at", "description"
-    )
+    segments = list(
+        segments_for(request.store).only(
+            "id", "name", "kind", "member_count", "status", "last_calculated_at", "description",
+            "progress_done", "progress_total",
+        )
+    )  # fmt: skip
+    kinds = dict(Segment.Kind.choices)
+    for segment in segments:  # labels in Python once per row: no per-row template include
+        segment.kind_label = kinds[segment.kind]
+        segment.state_class, segment.state_label = calculation_state(segment)
     return render_page(request, "segments/segment_list.html", {"segments": segments})
 
 
@@ -134,6 +156,7 @@ def segment_detail(request: HttpRequest, segment_id: int) -> HttpResponse:
     members = Paginator(segment_members(segment, query), 25).get_page(request.GET.get("page"))
     context = {
         "segment": segment,
+        "state": calculation_state(segment),
         "errors": errors,
         "rule_value": request.POST.get("rule", segment.rule) if errors else segment.rule,
         "members": members,
