@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import connection
 from django.db.models import BooleanField
@@ -136,7 +137,7 @@ def segment_detail(request: HttpRequest, segment_id: int) -> HttpResponse:
     errors: dict[str, list[str]] = {}
     if request.method == "POST":
         if not request.membership.has_role(Role.EDITOR):
-            return HttpResponse("Editing a segment needs the editor role.", status=403)
+            raise PermissionDenied("Editing a segment needs the editor role.")
         rule = request.POST.get("rule") if segment.kind == Segment.Kind.DYNAMIC else None
         try:
             actions.update_segment(
@@ -248,7 +249,6 @@ def member_why(request: HttpRequest, segment_id: int, customer_id: int) -> HttpR
         request,
         "segments/_why.html",
         {"segment": segment, "customer": customer, "m": membership},
-        status=200 if membership else 404,
     )
 
 
