@@ -41,6 +41,8 @@ seed: migrate
 # filesystem Celery broker under var/; web, and a worker with beat embedded, in one go.
 run: seed
 	@echo ""
+	@echo "  App:       http://$(HOST):$(PORT)/app/   (log in as owner, editor or viewer)"
+	@echo "  Live demo: $(PY) manage.py send_demo_events --url http://$(HOST):$(PORT) --count 200"
 	@echo "  Admin:     http://$(HOST):$(PORT)/admin/   (store \"Demo Coffee Co\", slug demo)"
 	@echo "  API docs:  http://$(HOST):$(PORT)/api/docs/"
 	@echo "  Log in as: staff / demo-password   (Django staff: the admin)"

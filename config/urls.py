@@ -3,6 +3,7 @@
 from django.contrib import admin
 from django.http import JsonResponse
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
@@ -24,6 +25,10 @@ def healthz(request):
 
 
 urlpatterns = [
+    path("", RedirectView.as_view(url="/app/", permanent=False), name="root"),
+    # The merchant app: each app owns its pages (segments: login, segments, customers).
+    path("app/", include("segments.app_urls")),
+    path("app/", include("experiences.app_urls")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("webhooks/shopify/", shopify_webhook, name="webhook-shopify"),

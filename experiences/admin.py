@@ -75,7 +75,7 @@ class ExperienceAdmin(admin.ModelAdmin):
     actions = ["pause_selected", "resume_selected", "archive_selected"]
 
     def get_readonly_fields(self, request, obj=None):
-        return [*(f.name for f in self.model._meta.fields), "diagnose_link"]
+        return [*(f.name for f in self.model._meta.fields), "builder_link", "diagnose_link"]
 
     def has_add_permission(self, request):
         return False  # created through the API or the app, with a first draft
@@ -85,6 +85,14 @@ class ExperienceAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False  # archived instead: runs and versions are history
+
+    @admin.display(description="Flow builder")
+    def builder_link(self, obj):
+        if obj.pk is None:
+            return "-"
+        return format_html(
+            '<a href="/app/experiences/{}/builder/">Open the flow builder</a>', obj.pk
+        )
 
     @admin.display(description="Diagnose a customer")
     def diagnose_link(self, obj):

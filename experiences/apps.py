@@ -18,3 +18,9 @@ class ExperiencesConfig(AppConfig):
         demo_seeded.connect(on_demo_seeded, dispatch_uid="experiences.on_demo_seeded")
         # A segment that a live experience uses cannot be deleted.
         register_segment_usage_check(segment_usage_descriptions)
+
+        from segments.customer_sections import register_customer_section
+
+        from .views import runs_section
+
+        register_customer_section("runs", "Experience runs", runs_section, order=20)

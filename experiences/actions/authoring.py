@@ -392,3 +392,27 @@ def end_active_runs(experience: Experience, reason: str) -> int:
         status=RunStep.Status.CANCELLED, finished_at=now
     )
     return runs.update(status=Run.Status.EXITED, exit_reason=reason, finished_at=now)
+
+
+def duplicate_experience(experience: Experience, *, name: str | None = None) -> Experience:
+    """Copy the experience's settings and its draft (else live) graph into a new draft one."""
+    with transaction.atomic():
+        source = (
+            ExperienceVersion.objects.filter(experience=experience, state="draft").first()
+            or experience.live_version
+            or ExperienceVersion.objects.filter(experience=experience).order_by("-number").first()
+        )
+        copy = Experience.objects.create(
+            store_id=experience.store_id,
+            name=(name or f"Copy of {experience.name}")[:200],
+            kind=experience.kind,
+            **{f: getattr(experience, f) for f in SETTINGS_FIELDS if f != "name"},
+        )
+        version = ExperienceVersion.objects.create(
+            store_id=experience.store_id, experience=copy, number=1
+        )
+        if source is not None:
+            _copy_graph(source, version)
+        else:
+            Node.objects.create(version=version, key="trigger", type="trigger", config={})
+    return copy
