@@ -2,6 +2,7 @@
 
 pytest_plugins = [
     "tests.fixtures.broker",
+    "tests.fixtures.browser",
     "tests.fixtures.events",
     "tests.fixtures.stores",
     "tests.fixtures.worker",

@@ -27,6 +27,7 @@ urlpatterns = [
     path("webhooks/recharge/<slug:store_slug>/", recharge_webhook, name="webhook-recharge"),
     path("api/v1/stores/", StoreListView.as_view(), name="store-list"),
     path("api/v1/stores/<slug:store_slug>/", include(store_router.urls)),
+    path("app/", include("experiences.app_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]

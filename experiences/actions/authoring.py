@@ -357,3 +357,20 @@ def end_active_runs(experience: Experience, reason: str) -> int:
         status=RunStep.Status.CANCELLED, finished_at=now
     )
     return runs.update(status=Run.Status.EXITED, exit_reason=reason, finished_at=now)
+
+
+def discard_draft(experience: Experience, *, revision: int) -> ExperienceVersion:
+    """Delete the draft (at ``revision``) and return the live version the builder goes back to."""
+    with transaction.atomic():
+        locked = Experience.objects.select_for_update().get(pk=experience.pk)
+        draft = locked.versions.filter(state=ExperienceVersion.State.DRAFT).first()
+        if locked.live_version is None:
+            raise ExperienceError(
+                "Nothing is published yet: there is no live version to go back to."
+            )
+        if draft is None:
+            return locked.live_version
+        if draft.revision != revision:
+            raise StaleRevision(draft.revision)
+        draft.delete()
+        return locked.live_version
