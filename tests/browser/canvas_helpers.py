@@ -6,6 +6,8 @@ from playwright.sync_api import Page, expect
 
 
 def open_builder(page: Page, experience) -> None:
+    page.on("pageerror", lambda err: print("PAGE ERROR:", err, err.stack[:1500]))
+    page.on("console", lambda msg: msg.type == "error" and print("CONSOLE:", msg.text))
     page.goto(f"/app/experiences/{experience.pk}/builder/")
     expect(page.locator(".react-flow__node").first).to_be_visible()
 

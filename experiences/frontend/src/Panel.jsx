@@ -14,7 +14,7 @@ const DefaultStringField = getDefaultRegistry().fields.StringField;
 function LooseField(props) {
   const { schema, formData, onChange, disabled, readonly, idSchema, name } = props;
   if (!schema["x-loose"]) return <DefaultStringField {...props} />;
-  const id = idSchema?.$id || name;
+  const id = props.fieldPathId?.$id || idSchema?.$id || name;
   return (
     <div className="form-group field">
       <label htmlFor={id}>{schema.title || name}</label>
@@ -25,10 +25,11 @@ function LooseField(props) {
         disabled={disabled || readonly}
         onChange={(e) => {
           const raw = e.target.value;
-          if (raw === "") onChange(undefined);
-          else if (/^-?\d+(\.\d+)?$/.test(raw)) onChange(Number(raw));
-          else if (raw === "true" || raw === "false") onChange(raw === "true");
-          else onChange(raw);
+          const path = props.fieldPathId?.path;
+          if (raw === "") onChange(undefined, path);
+          else if (/^-?\d+(\.\d+)?$/.test(raw)) onChange(Number(raw), path);
+          else if (raw === "true" || raw === "false") onChange(raw === "true", path);
+          else onChange(raw, path);
         }}
       />
       {schema.description && <p className="field-description">{schema.description}</p>}
@@ -58,10 +59,7 @@ function loosen(schema) {
 function errorSchema(fields) {
   const out = {};
   for (const [path, messages] of Object.entries(fields || {})) {
-    if (path === "non_field_errors" || path === "type") {
-      out.__errors = [...(out.__errors || []), ...messages];
-      continue;
-    }
+    if (path === "non_field_errors" || path === "type") continue; // listed above the form
     let at = out;
     for (const part of path.split(".")) at = at[part] = at[part] || {};
     at.__errors = [...(at.__errors || []), ...messages];
@@ -144,6 +142,7 @@ export function Panel({ api, readOnly, nodeId }) {
     if (schema?.properties?.segment_id) ui.segment_id = { "ui:widget": "segment" };
     return ui;
   }, [schema]);
+  const extraErrors = useMemo(() => errorSchema(serverErrors), [serverErrors]);
   const widgets = useMemo(() => ({ segment: (props) => <SegmentPicker {...props} api={api} /> }), [api]);
   if (!node) {
     return (
@@ -158,9 +157,9 @@ export function Panel({ api, readOnly, nodeId }) {
       <p className="muted">
         {entry?.description} <code>{node.id}</code>
       </p>
-      {serverErrors?.non_field_errors && (
+      {(serverErrors?.non_field_errors || serverErrors?.type) && (
         <ul className="node-errors">
-          {serverErrors.non_field_errors.map((m) => (
+          {[...(serverErrors.type || []), ...(serverErrors.non_field_errors || [])].map((m) => (
             <li key={m}>{m}</li>
           ))}
         </ul>
@@ -176,7 +175,7 @@ export function Panel({ api, readOnly, nodeId }) {
           validator={validator}
           liveValidate
           showErrorList={false}
-          extraErrors={errorSchema(serverErrors)}
+          extraErrors={extraErrors}
           disabled={readOnly}
           onChange={(e) => !readOnly && setConfig(node.id, e.formData)}
         />

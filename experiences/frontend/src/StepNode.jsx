@@ -18,11 +18,14 @@ function summary(type, config) {
   return "";
 }
 
+const NEXT = [""];
+const NONE = [];
+
 function StepNodeView({ id, data, selected }) {
   const { label, branches, errors, count, highlight, diff } = useInfo(
     useShallow((s) => ({
       label: s.catalog[data.type]?.label || data.type,
-      branches: s.branches[id] ?? s.catalog[data.type]?.branches ?? [""],
+      branches: s.branches[id] ?? (s.catalog[data.type] ? (s.catalog[data.type].branches ?? NONE) : NEXT),
       errors: s.errorCount[id] || 0,
       count: s.counts?.nodes?.[id],
       highlight: s.highlight[id],
