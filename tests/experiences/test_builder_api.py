@@ -22,10 +22,16 @@ def test_draft_answers_the_branches_each_node_needs(api, editor, store):
     experience = actions.create_experience(store, name="Split", kind="reward_strategy")
     condition = {
         "branches": [
-            {"label": "big", "conditions": [[{"field": "orders_count", "operator": "gt", "value": 5}]]},
-            {"label": "small", "conditions": [[{"field": "orders_count", "operator": "lte", "value": 5}]]},
+            {
+                "label": "big",
+                "conditions": [[{"field": "orders_count", "operator": "gt", "value": 5}]],
+            },
+            {
+                "label": "small",
+                "conditions": [[{"field": "orders_count", "operator": "lte", "value": 5}]],
+            },
         ]
-    }  # fmt: skip
+    }
     nodes = [node("trigger", "trigger"), node("check", "condition", condition), node("end", "end")]
     # when the editor saves it
     answer = api(editor).put(
@@ -94,12 +100,16 @@ def test_counts_give_customers_per_node_and_share_per_branch(api, viewer, store)
     graph = (
         [
             node("trigger", "trigger", {"confirm_every_order": True}),
-            node("split", "ab_split", {"paths": [{"label": "A", "percent": 50}, {"label": "B", "percent": 50}]}),
+            node(
+                "split",
+                "ab_split",
+                {"paths": [{"label": "A", "percent": 50}, {"label": "B", "percent": 50}]},
+            ),
             node("end-a", "end"),
             node("end-b", "end"),
         ],
         [edge("trigger", "split"), edge("split", "end-a", "A"), edge("split", "end-b", "B")],
-    )  # fmt: skip
+    )
     experience = publish(store, *graph)
     for branch in ("A", "A", "B"):
         end = "end-a" if branch == "A" else "end-b"
