@@ -57,9 +57,10 @@ def _draft_answer(version: ExperienceVersion, report=None) -> dict:
 def _default_branches(node_type) -> list[str] | None:
     """The branches of a new node of this type, or None when its configuration decides them."""
     config, errors = node_type.parse({})
-    if errors:
-        return None
-    return node_type.branches(config)
+    if not errors:
+        return node_type.branches(config)
+    # Not configured yet: a type that needs branches from its configuration answers none.
+    return node_type.branches(None) or None
 
 
 def _refused(exc: actions.ExperienceError) -> Response:

@@ -20,7 +20,7 @@ def add_trigger_condition(page, field, operator, value):
     panel = page.get_by_test_id("node-panel")
     panel.locator("#root_conditions button[title=Add]").last.click()  # an OR-block
     panel.locator("#root_conditions_0 button[title=Add]").first.click()  # a condition in it
-    panel.locator("#root_conditions_0_0_field").fill(field)
+    panel.locator("#root_conditions_0_0_field").select_option(label=field)
     panel.locator("#root_conditions_0_0_operator").select_option(operator)
     panel.locator("#root_conditions_0_0_value").fill(value)
 
@@ -45,7 +45,9 @@ def test_editor_builds_owner_publishes_and_a_webhook_is_counted(
     connect(page, "trigger", "segment-1")
     # and gives the trigger a condition
     node(page, "trigger").click()
-    add_trigger_condition(page, "subscription_orders_count", "eq", "3")
+    add_trigger_condition(
+        page, "Number of subscription orders (subscription_orders_count)", "eq", "3"
+    )
     # and creates the segment inline from the Segment node
     node(page, "segment-1").click()
     panel = page.get_by_test_id("node-panel")

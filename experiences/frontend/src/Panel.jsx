@@ -37,20 +37,38 @@ function LooseField(props) {
   );
 }
 
-// Give untyped properties a loose text field, everywhere in the schema.
-function loosen(schema) {
-  if (Array.isArray(schema)) return schema.map(loosen);
+// Give untyped properties a loose text field, and "X or null" a plain optional X, everywhere;
+// a condition's field (an object with a field and an operator) is chosen from the catalog.
+function loosen(schema, fields = []) {
+  if (Array.isArray(schema)) return schema.map((item) => loosen(item, fields));
   if (!schema || typeof schema !== "object") return schema;
+  const options = schema.anyOf;
+  if (Array.isArray(options) && options.length === 2 && options.some((o) => o.type === "null")) {
+    const { anyOf, ...rest } = schema;
+    const kept = options.find((o) => o.type !== "null");
+    const type = typeof kept.type === "string" ? [kept.type, "null"] : kept.type;
+    return loosen({ ...rest, ...kept, type, default: rest.default ?? undefined }, fields);
+  }
   const out = {};
   for (const [k, v] of Object.entries(schema)) {
     if (k === "properties") {
+      const isCondition = v.field && v.operator && fields.length > 0;
       out.properties = Object.fromEntries(
         Object.entries(v).map(([name, prop]) => {
+          if (isCondition && name === "field")
+            return [
+              name,
+              {
+                ...prop,
+                type: "string",
+                oneOf: fields.map((f) => ({ const: f.name, title: `${f.label} (${f.name})` })),
+              },
+            ];
           const untyped = prop && !prop.type && !prop.$ref && !prop.anyOf && !prop.oneOf && !prop.allOf && !prop.enum;
-          return [name, untyped ? { ...prop, type: "string", "x-loose": true } : loosen(prop)];
+          return [name, untyped ? { ...prop, type: "string", "x-loose": true } : loosen(prop, fields)];
         }),
       );
-    } else out[k] = loosen(v);
+    } else out[k] = loosen(v, fields);
   }
   return out;
 }
@@ -67,16 +85,18 @@ function errorSchema(fields) {
   return out;
 }
 
-function SegmentPicker({ value, onChange, disabled, readonly, id, api }) {
+function SegmentPicker({ value, onChange, disabled, readonly, id, api, schema }) {
+  // Only static segments when the field says so (a Segment node adds to or removes from one).
+  const onlyStatic = /static/i.test(schema?.description || "");
   const [segments, setSegments] = useState([]);
   const [creating, setCreating] = useState(false);
   const [name, setName] = useState("");
   const [problem, setProblem] = useState("");
   useEffect(() => {
     api.get("segments/?page_size=200").then((r) => {
-      if (r.ok) setSegments((r.data.results || r.data).filter((s) => s.kind === "static"));
+      if (r.ok) setSegments((r.data.results || r.data).filter((s) => !onlyStatic || s.kind === "static"));
     });
-  }, [api]);
+  }, [api, onlyStatic]);
   async function create() {
     setProblem("");
     const r = await api.post("segments/", { name, kind: "static" });
@@ -97,7 +117,7 @@ function SegmentPicker({ value, onChange, disabled, readonly, id, api }) {
         disabled={disabled || readonly}
         onChange={(e) => onChange(e.target.value ? Number(e.target.value) : undefined)}
       >
-        <option value="">Choose a static segment…</option>
+        <option value="">{onlyStatic ? "Choose a static segment…" : "Choose a segment…"}</option>
         {segments.map((s) => (
           <option key={s.id} value={s.id}>
             {s.name}
@@ -136,7 +156,8 @@ export function Panel({ api, readOnly, nodeId }) {
   const setConfig = useBuilder((s) => s.setConfig);
   const entry = useInfo((s) => (node ? s.catalog[node.data.type] : null));
   const serverErrors = useInfo((s) => s.errors.nodes?.[nodeId]);
-  const schema = useMemo(() => (entry?.schema ? loosen(entry.schema) : null), [entry]);
+  const fields = useInfo((s) => s.conditionFields);
+  const schema = useMemo(() => (entry?.schema ? loosen(entry.schema, fields) : null), [entry, fields]);
   const uiSchema = useMemo(() => {
     const ui = { "ui:submitButtonOptions": { norender: true } };
     if (schema?.properties?.segment_id) ui.segment_id = { "ui:widget": "segment" };

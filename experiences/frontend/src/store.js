@@ -28,6 +28,7 @@ export const useBuilder = create(
       edits: 0,
       replaceGraph: (nodes, edges) => set({ nodes, edges }),
       onNodesChange: (changes) => {
+        if (changes.some((c) => c.type === "remove")) groupDeletion();
         const removed = new Set(changes.filter((c) => c.type === "remove").map((c) => c.id));
         const state = get();
         const authored = changes.some((c) => c.type === "remove" || (c.type === "position" && c.position));
@@ -45,6 +46,7 @@ export const useBuilder = create(
         });
       },
       onEdgesChange: (changes) => {
+        if (changes.some((c) => c.type === "remove")) groupDeletion();
         const state = get();
         const authored = changes.some((c) => c.type === "remove");
         set({
@@ -111,6 +113,7 @@ export const useBuilder = create(
 
 // Restore a snapshot from history: keep selection flags off and count it as an edit (autosave).
 export function travel(direction) {
+  endDeletion();
   const temporalStore = useBuilder.temporal.getState();
   if (direction < 0) temporalStore.undo();
   else temporalStore.redo();
@@ -138,3 +141,18 @@ export function dragStopped() {
 
 // Whether the undo/redo buttons are live (re-rendered from zundo's own store).
 export const useHistory = (selector) => useStore(useBuilder.temporal, selector);
+
+// Deleting a node and its edges arrives as separate edge and node changes in the same task:
+// they are grouped into one history step, closed after the task or before an undo/redo.
+let deletion = null;
+function groupDeletion() {
+  if (deletion) return;
+  dragStarted();
+  deletion = setTimeout(endDeletion, 0);
+}
+function endDeletion() {
+  if (!deletion) return;
+  clearTimeout(deletion);
+  deletion = null;
+  dragStopped();
+}
