@@ -88,20 +88,22 @@ def test_testing_with_a_customer_shows_each_condition_and_changes_nothing(browse
 
 
 def test_tidy_up_lays_the_graph_out_and_saves_it(browser_for, store):
-    # given a draft whose nodes all sit at the same place
+    # given a draft whose nodes were placed bottom-up, against the flow
     experience = live_with_a_changed_draft(store)
+    draft = ExperienceVersion.objects.get(experience=experience, state="draft")
+    messy = {"trigger": 600, "add-reached": 400, "wait-1": 200, "end": 0}
+    for key, y in messy.items():
+        draft.nodes.filter(key=key).update(position_x=y, position_y=y)
     page = browser_for(make_user(store, Role.EDITOR)).new_page()
     open_builder(page, experience)
     # when the editor tidies up
     page.get_by_test_id("tidy-button").click()
     expect_saved(page)
     # then the nodes are laid out top-down along the path, one below the other
-    draft = ExperienceVersion.objects.get(experience=experience, state="draft")
     y = dict(draft.nodes.values_list("key", "position_y"))
     assert y["trigger"] < y["add-reached"] < y["wait-1"] < y["end"]
     screenshot(page, "canvas-tidy")
     # and undo puts them back in one step
     page.get_by_test_id("undo-button").click()
     expect_saved(page)
-    draft.refresh_from_db()
-    assert set(draft.nodes.values_list("position_y", flat=True)) == {0}
+    assert dict(draft.nodes.values_list("key", "position_y")) == messy

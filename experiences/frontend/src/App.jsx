@@ -49,6 +49,13 @@ function Builder({ boot }) {
 
   const showGraph = useCallback((graph) => {
     const { nodes: n, edges: e } = toFlow(graph);
+    // A graph written through the API without positions would stack every node on one spot:
+    // lay it out for display (saved only if the merchant then edits it).
+    const spots = new Set(n.map((node) => `${node.position.x},${node.position.y}`));
+    if (n.length > 1 && spots.size === 1) {
+      const positions = tidy(n, e);
+      for (const node of n) node.position = positions[node.id];
+    }
     useBuilder.setState({ nodes: n, edges: e, selected: null });
     useBuilder.temporal.getState().clear();
   }, []);

@@ -78,7 +78,7 @@ export function TestDrawer({ api, boot, onClose }) {
     const trigger = Object.entries(useInfo.getState().catalog).length ? "trigger" : null;
     if (trigger) highlight.trigger = data.would_enter || last ? "passed" : "failed";
     useInfo.setState({ highlight });
-    setAnswer({ customer, ...data });
+    setAnswer({ ...data, customer });
   };
 
   useEffect(() => () => useInfo.setState({ highlight: {} }), []);
