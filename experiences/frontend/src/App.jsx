@@ -42,6 +42,7 @@ function Builder({ boot }) {
   const selected = useBuilder((s) => s.selected);
   const errors = useInfo((s) => s.errors);
   const catalog = useInfo((s) => s.catalog);
+  const hasDraft = useInfo((s) => s.draftState === "draft");
   const canUndo = useHistory((t) => t.pastStates.length > 0);
   const canRedo = useHistory((t) => t.futureStates.length > 0);
 
@@ -70,7 +71,12 @@ function Builder({ boot }) {
     setExperience(exp.data);
     showGraph(draft.data);
     useInfo.getState().setErrors(draft.data.errors);
-    useInfo.setState({ branches: draft.data.branches || {}, diff: null, highlight: {} });
+    useInfo.setState({
+      branches: draft.data.branches || {},
+      draftState: draft.data.state,
+      diff: null,
+      highlight: {},
+    });
     autosave.markSaved();
     if (exp.data.live_version) {
       const counts = await api.get(`experiences/${boot.experience}/counts/`);
@@ -280,11 +286,14 @@ function Builder({ boot }) {
   const offered = Object.values(catalog).filter((t) => t.available);
   const status = experience?.status;
   const hasErrors = errorItems.length > 0;
-  const publishBlocked = readOnly || boot.role !== "owner" || hasErrors || autosave.status !== "saved";
+  const publishBlocked =
+    readOnly || boot.role !== "owner" || hasErrors || autosave.status !== "saved" || !hasDraft;
   const publishTitle =
     boot.role !== "owner"
       ? "Only owners can publish"
-      : hasErrors
+      : !hasDraft
+        ? "Nothing changed since the live version"
+        : hasErrors
         ? "Fix the problems listed first"
         : autosave.status !== "saved"
           ? "Waiting for the draft to be saved"

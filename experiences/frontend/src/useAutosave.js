@@ -66,7 +66,7 @@ export function useAutosave({ api, boot, enabled, revision }) {
     if (answer.ok) {
       revision.current = answer.data.revision;
       useInfo.getState().setErrors(answer.data.errors);
-      useInfo.setState({ branches: answer.data.branches || {} });
+      useInfo.setState({ branches: answer.data.branches || {}, draftState: answer.data.state });
       savedEdits.current = edits;
       if (useBuilder.getState().edits !== edits) {
         setStatus("unsaved");
