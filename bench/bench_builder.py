@@ -51,7 +51,7 @@ def graph(size: int) -> tuple[list[dict], list[dict]]:
     edges = []
     frontier = [("trigger", "")]
     i = 0
-    while len(nodes) < size - 1:
+    while len(nodes) + len(frontier) < size - 1:
         source, branch = frontier.pop(0)
         i += 1
         if i % 5 == 0:
@@ -69,7 +69,7 @@ def graph(size: int) -> tuple[list[dict], list[dict]]:
     for n, (source, branch) in enumerate(frontier):
         key = f"end-{n}"
         nodes.append({"key": key, "type": "end", "config": {},
-                      "position": {"x": n * 220, "y": 3000}})  # fmt: skip
+                      "position": {"x": (n % 20) * 220, "y": 4000 + (n // 20) * 140}})  # fmt: skip
         edges.append({"source": source, "target": key, "branch": branch})
     return nodes, edges
 
@@ -99,7 +99,11 @@ def main(argv: list[str]) -> None:
 
     connection.close()
     port = _free_port()
-    env = {**os.environ, "DATABASE_URL": url, "DEBUG": "0", "SECRET_KEY": uuid.uuid4().hex,
+    from django.conf import settings
+
+    # The same secret key as this process: the browser's session cookie is made here.
+    settings.SECRET_KEY = secret = uuid.uuid4().hex
+    env = {**os.environ, "DATABASE_URL": url, "DEBUG": "0", "SECRET_KEY": secret,
            "ALLOWED_HOSTS": "127.0.0.1", "LOG_LEVEL": "WARNING"}  # fmt: skip
     server = subprocess.Popen(
         [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload", "--insecure"],
@@ -143,7 +147,12 @@ def _bench_browser(base, owner, experiences, launch_chromium, sync_playwright) -
         context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": cookie, "url": base}])
         page = context.new_page()
         page.goto(f"{base}/app/experiences/{experiences[200][0].pk}/builder/")  # warm caches
-        page.wait_for_selector('.react-flow__node[data-id="trigger"]')
+        try:
+            page.wait_for_selector('.react-flow__node[data-id="trigger"]')
+        except Exception:
+            page.screenshot(path=os.path.join(ROOT, "var", "bench-builder.png"))
+            print(page.content()[:1500])
+            raise
         trivial = []
         for _ in range(5):
             started = time.perf_counter()
@@ -157,7 +166,7 @@ def _bench_browser(base, owner, experiences, launch_chromium, sync_playwright) -
             for _ in range(3):
                 started = time.perf_counter()
                 page.goto(f"{base}/app/experiences/{experience.pk}/builder/")
-                page.wait_for_selector('[data-testid="save-status"]:has-text("Saved")')
+                page.wait_for_selector('.react-flow__node[data-id="trigger"]')
                 page.locator('.react-flow__node[data-id="trigger"]').click()
                 page.wait_for_selector('[data-testid="node-panel"][data-node="trigger"]')
                 times.append(time.perf_counter() - started)
