@@ -30,6 +30,12 @@ frontend:
 	@if [ -f frontend/package.json ]; then \
 		cd frontend && (test -d node_modules || npm ci --no-audit --no-fund) && npm run build; \
 	fi
+	@# The canvas (experiences/frontend): npm ci when the lock changed, build when sources did.
+	@cd experiences/frontend && \
+		{ test node_modules/.package-lock.json -nt package-lock.json || npm ci --no-audit --no-fund; } && \
+		{ test -f ../static/experiences/builder/builder.js && \
+		  test -z "$$(find src vite.config.js package-lock.json -newer ../static/experiences/builder/builder.js)" || \
+		  npm run build; }
 
 migrate: setup
 	$(EMBEDDED) $(PY) manage.py migrate --noinput

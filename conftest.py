@@ -3,6 +3,7 @@
 pytest_plugins = [
     "tests.fixtures.browser",
     "tests.fixtures.broker",
+    "tests.fixtures.browser",
     "tests.fixtures.events",
     "tests.fixtures.stores",
     "tests.fixtures.worker",

@@ -20,12 +20,12 @@ from segments.models import Customer, Role
 from segments.queries import scoped
 
 from . import actions, diagnostics
-from .actions.authoring import validate_version
+from .actions.authoring import graph_of, validate_version
 from .blueprints import blueprints_for
 from .conditions import field_catalog
 from .models import Experience, ExperienceVersion, Run
 from .nodes import REGISTRY
-from .queries import experiences_for, runs_for
+from .queries import experiences_for, live_counts, runs_for
 from .serializers import (
     DraftInputSerializer,
     DraftSerializer,
@@ -33,12 +33,38 @@ from .serializers import (
     ExperienceSerializer,
     ExperienceTemplateSerializer,
     ExperienceUpdateSerializer,
+    GraphCountsSerializer,
     GraphSerializer,
     NodeTypeCatalogSerializer,
     PauseSerializer,
     RunSerializer,
     VersionListSerializer,
 )
+from .validation import node_branches
+
+
+def _draft_answer(version: ExperienceVersion, report=None) -> dict:
+    """The builder's view of a version: its graph, its errors and each node's branches."""
+    nodes, _edges = graph_of(version)
+    report = report or validate_version(version)
+    data = DraftSerializer(version).data
+    if version.state != ExperienceVersion.State.DRAFT:
+        data["revision"] = 0  # no draft yet: saving revision 0 starts one from this
+    return {
+        **data,
+        "errors": report.as_dict(),
+        "valid": report.ok,
+        "branches": node_branches(nodes),
+    }
+
+
+def _default_branches(node_type) -> list[str] | None:
+    """The branches of a new node of this type, or None when its configuration decides them."""
+    config, errors = node_type.parse({})
+    if not errors:
+        return node_type.branches(config)
+    # Not configured yet: a type that needs branches from its configuration answers none.
+    return node_type.branches(None) or None
 
 
 def _refused(exc: actions.ExperienceError) -> Response:
@@ -90,6 +116,7 @@ class NodeTypeViewSet(StoreScopedMixin, viewsets.ViewSet):
                     "requires_rewards": node_type.requires_rewards,
                     "available": offered,
                     "schema": node_type.json_schema(),
+                    "branches": _default_branches(node_type),
                 }
             )
         return Response({"node_types": items, "condition_fields": field_catalog()})
@@ -218,7 +245,13 @@ class ExperienceViewSet(
 
     @extend_schema(methods=["GET"], responses=DraftSerializer)
     @extend_schema(methods=["PUT"], request=DraftInputSerializer, responses=DraftSerializer)
-    @action(detail=True, methods=["get", "put"])
+    @extend_schema(
+        methods=["DELETE"],
+        parameters=[OpenApiParameter("revision", int, required=True)],
+        responses=DraftSerializer,
+        description="Discard the draft (at this revision) and go back to the live version.",
+    )
+    @action(detail=True, methods=["get", "put", "delete"])
     def draft(self, request, store_slug=None, pk=None):
         """The draft graph; PUT replaces it whole, based on the revision it was read at."""
         experience = self.get_object()
@@ -226,11 +259,16 @@ class ExperienceViewSet(
             version = experience.versions.filter(state="draft").first() or experience.live_version
             if version is None:
                 raise NotFound("This experience has no graph.")
-            report = validate_version(version)
-            data = DraftSerializer(version).data
-            if version.state != ExperienceVersion.State.DRAFT:
-                data["revision"] = 0  # no draft yet: saving revision 0 starts one from this
-            return Response({**data, "errors": report.as_dict(), "valid": report.ok})
+            return Response(_draft_answer(version))
+        if request.method == "DELETE":
+            raw = request.query_params.get("revision", "")
+            if not raw.isdigit():
+                raise ValidationError({"revision": ["Give the draft's revision."]})
+            try:
+                version = actions.discard_draft(experience, revision=int(raw))
+            except actions.ExperienceError as exc:
+                return _refused(exc)
+            return Response(_draft_answer(version))
         payload = DraftInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         try:
@@ -242,8 +280,19 @@ class ExperienceViewSet(
             )
         except actions.ExperienceError as exc:
             return _refused(exc)
-        data = DraftSerializer(version).data
-        return Response({**data, "errors": report.as_dict(), "valid": report.ok})
+        return Response(_draft_answer(version, report))
+
+    @extend_schema(
+        parameters=[OpenApiParameter("days", int, description="Look back this many days (30).")],
+        responses=GraphCountsSerializer,
+    )
+    @action(detail=True, methods=["get"])
+    def counts(self, request, store_slug=None, pk=None):
+        """Customers who reached each node of the live version lately, and each branch's share."""
+        raw = request.query_params.get("days", "30")
+        if not raw.isdigit() or not 1 <= int(raw) <= 365:
+            raise ValidationError({"days": ["Give a number of days from 1 to 365."]})
+        return Response(live_counts(self.get_object(), days=int(raw)))
 
     @extend_schema(request=None, responses=GraphSerializer)
     @action(detail=True, methods=["post"])

@@ -17,4 +17,5 @@ urlpatterns = [
         views.experience_archive,
         name="app-experience-archive",
     ),
+    path("experiences/<int:experience_id>/builder/", views.builder, name="experience-builder"),
 ]

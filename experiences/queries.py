@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+import datetime as dt
+
+from django.db.models import Count, QuerySet
+from django.utils import timezone
 
 from segments.models import Segment, Store
 from segments.queries import scoped
 
-from .models import Experience, Node, Run
+from .models import Experience, Node, Run, RunStep
 
 
 def experiences_for(store: Store) -> QuerySet[Experience]:
@@ -57,3 +60,45 @@ def segment_usage_descriptions(segment: Segment) -> list[str]:
         f"Experience '{e.name}' ({e.get_status_display().lower()})"
         for e in live_experiences_using_segment(segment)
     ]
+
+
+def live_counts(experience: Experience, *, days: int = 30) -> dict:
+    """Return, for the live version, the customers who reached each node in the last ``days``
+    days and, for nodes with several branches, how many went down each branch and its share.
+
+    Two grouped queries over the steps, whatever the number of runs.
+    """
+    version = experience.live_version
+    since = timezone.now() - dt.timedelta(days=days)
+    answer = {"version": None, "days": days, "since": since.isoformat(), "nodes": {}}
+    if version is None:
+        return answer
+    answer["version"] = version.number
+    steps = RunStep.objects.filter(
+        run__in=scoped(Run, experience.store).filter(version=version),
+        scheduled_at__gte=since,
+    )
+    nodes: dict[str, dict] = {}
+    for key, reached in (
+        steps.values_list("node__key").annotate(n=Count("run__customer", distinct=True)).order_by()
+    ):
+        nodes[key] = {"reached": reached, "branches": {}}
+    branch_rows = (
+        steps.filter(status=RunStep.Status.DONE)
+        .values_list("node__key", "branch")
+        .annotate(n=Count("run__customer", distinct=True))
+        .order_by()
+    )
+    per_node: dict[str, dict[str, int]] = {}
+    for key, branch, n in branch_rows:
+        per_node.setdefault(key, {})[branch] = n
+    for key, counts in per_node.items():
+        if list(counts) == [""]:
+            continue  # a single next step: no split to show
+        total = sum(counts.values())
+        nodes.setdefault(key, {"reached": total, "branches": {}})["branches"] = {
+            branch: {"count": n, "share": round(n / total, 4) if total else 0.0}
+            for branch, n in counts.items()
+        }
+    answer["nodes"] = nodes
+    return answer

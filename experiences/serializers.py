@@ -174,6 +174,30 @@ def _nodes(version: ExperienceVersion) -> list[Node]:
 class DraftSerializer(GraphSerializer):
     errors = serializers.JSONField(read_only=True, required=False)
     valid = serializers.BooleanField(read_only=True, required=False)
+    branches = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField(allow_blank=True)),
+        read_only=True,
+        required=False,
+        help_text='Each node key: the branch labels it needs, one outgoing edge each ("" is the '
+        "single next step). The builder draws one handle per branch.",
+    )
+
+
+class BranchCountSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    share = serializers.FloatField(help_text="Of the customers who left the node, 0 to 1.")
+
+
+class NodeCountSerializer(serializers.Serializer):
+    reached = serializers.IntegerField(help_text="Distinct customers who reached the node.")
+    branches = serializers.DictField(child=BranchCountSerializer())
+
+
+class GraphCountsSerializer(serializers.Serializer):
+    version = serializers.IntegerField(allow_null=True, help_text="The live version counted.")
+    days = serializers.IntegerField()
+    since = serializers.DateTimeField()
+    nodes = serializers.DictField(child=NodeCountSerializer())
 
 
 class VersionListSerializer(serializers.ModelSerializer):
@@ -247,6 +271,12 @@ class NodeTypeSerializer(serializers.Serializer):
     requires_rewards = serializers.BooleanField()
     available = serializers.BooleanField(help_text="Offered for this store (and kind, if given).")
     schema = serializers.JSONField(allow_null=True)
+    branches = serializers.ListField(
+        child=serializers.CharField(allow_blank=True),
+        allow_null=True,
+        help_text="The branches of a new node of this type; null when its configuration "
+        "decides them (condition branches, A/B paths).",
+    )
 
 
 class ConditionFieldSerializer(serializers.Serializer):

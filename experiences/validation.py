@@ -192,3 +192,23 @@ def validate_exit_criteria(criteria: Any, store: Store) -> list[str]:
         found = set(Segment.objects.filter(store=store, pk__in=wanted).values_list("pk", flat=True))
         errors += [f"{wanted[s]}: no such segment in this store." for s in wanted if s not in found]
     return errors
+
+
+def node_branches(nodes: list[GraphNode]) -> dict[str, list[str]]:
+    """Return the outgoing branch labels each node needs ("" is the single next step).
+
+    The builder draws one labelled handle per branch; a node whose configuration does not parse
+    yet has none until it does.
+    """
+    branches: dict[str, list[str]] = {}
+    for node in nodes:
+        node_type = REGISTRY.get(node.type)
+        if node_type is None:
+            branches[node.key] = []
+            continue
+        config, errors = node_type.parse(node.config)
+        if node_type.config_model is not None and config is None:
+            branches[node.key] = []
+            continue
+        branches[node.key] = node_type.branches(config)
+    return branches

@@ -9,7 +9,9 @@ from functools import wraps
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import get_object_or_404, redirect, render
+from django.templatetags.static import static
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
@@ -130,3 +132,33 @@ def runs_section(request, customer) -> tuple[str, dict]:
         .order_by("-started_at", "-id")[:50]
     )
     return "experiences/_customer_runs.html", {"runs": runs}
+
+
+@merchant_view()
+def builder(request, experience_id: int):
+    """Render the full-screen flow builder of an experience of the current store (404 otherwise).
+
+    The page is a shell: it hands the client what it needs to talk to the public API (store slug,
+    experience id, role, API base); the canvas does everything else through that API, exactly
+    like an integration would.
+    """
+    experience = get_object_or_404(experiences_for(request.store), pk=experience_id)
+    boot = {
+        "store": request.store.slug,
+        "experience": experience.pk,
+        "name": experience.name,
+        "kind": experience.kind,
+        "role": request.membership.role,
+        "api": f"{reverse('store-list')}{request.store.slug}/",
+        "back": "/app/experiences/",
+    }
+    return render(
+        request,
+        "experiences/builder.html",
+        {
+            "experience": experience,
+            "boot": boot,
+            "script": static("experiences/builder/builder.js"),
+            "stylesheet": static("experiences/builder/builder.css"),
+        },
+    )

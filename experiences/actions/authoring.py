@@ -416,3 +416,20 @@ def duplicate_experience(experience: Experience, *, name: str | None = None) -> 
         else:
             Node.objects.create(version=version, key="trigger", type="trigger", config={})
     return copy
+
+
+def discard_draft(experience: Experience, *, revision: int) -> ExperienceVersion:
+    """Delete the draft (at ``revision``) and return the live version the builder goes back to."""
+    with transaction.atomic():
+        locked = Experience.objects.select_for_update().get(pk=experience.pk)
+        draft = locked.versions.filter(state=ExperienceVersion.State.DRAFT).first()
+        if locked.live_version is None:
+            raise ExperienceError(
+                "Nothing is published yet: there is no live version to go back to."
+            )
+        if draft is None:
+            return locked.live_version
+        if draft.revision != revision:
+            raise StaleRevision(draft.revision)
+        draft.delete()
+        return locked.live_version

@@ -1,0 +1,21 @@
+// What the server told the canvas (not undoable): the catalog, errors, branches, counts, the
+// path of a tested customer and a version diff.
+import { create } from "zustand";
+
+export const useInfo = create((set) => ({
+  catalog: {},
+  conditionFields: [],
+  branches: {},
+  errors: { graph: [], nodes: {}, edges: [] },
+  errorCount: {},
+  counts: null,
+  highlight: {},
+  diff: null,
+  setErrors: (errors) => {
+    const errorCount = {};
+    for (const [key, fields] of Object.entries(errors?.nodes || {})) {
+      errorCount[key] = Object.values(fields).reduce((sum, list) => sum + list.length, 0);
+    }
+    set({ errors: errors || { graph: [], nodes: {}, edges: [] }, errorCount });
+  },
+}));
