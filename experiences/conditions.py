@@ -1,8 +1,14 @@
 """Conditions of triggers and branches: up to 10 OR-blocks of up to 5 AND-conditions.
 
 A condition tests one field of the customer (the catalog in ``segments.fields``), of the order
-or of the subscription of the event. They are evaluated for ONE customer in Python, on an
-``EvaluationContext`` loaded with a bounded number of queries (see ``experiences.context``).
+or of the subscription of the event. There is ONE semantics for conditions and segment rules: a
+condition is translated into the rule language's syntax tree and compiled to SQL by the segment
+compiler (``segments.rules.compiler``), so how each field type and operator treats a missing value,
+dates in the store's time zone, lists and money is defined once, there. The event's order and
+subscription are fields the compiler is given as extra SQL expressions (``EVENT_FIELD_SQL``).
+
+Conditions are evaluated in the database, many at once: every condition of every trigger that an
+event may start, for one or many (customer, order, subscription) subjects, in one statement.
 """
 
 from __future__ import annotations
@@ -13,9 +19,15 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
+from django.db import connection
 from pydantic import BaseModel, ConfigDict, Field
 
 from segments.fields import CUSTOMER_FIELDS, FieldType
+from segments.models import Customer, Order, OrderLine, Subscription
+from segments.rules import context_for, shift_date
+from segments.rules.ast import Condition as RuleCondition
+from segments.rules.ast import Position, Value
+from segments.rules.compiler import ExtraField, compile_rule, compile_value
 
 MAX_OR_BLOCKS = 10
 MAX_AND_CONDITIONS = 5
@@ -62,7 +74,7 @@ OPERATORS_BY_TYPE: dict[FieldType, set[str]] = {
     FieldType.SEGMENT: {"in", "not_in"},
 }
 
-RELATIVE_DATE = re.compile(r"^(?:today|[+-]\d{1,4}d)$")
+RELATIVE_DATE = re.compile(r"^(?:today|[+-]\d{1,4}[dwmy])$", re.IGNORECASE)
 
 
 class Condition(BaseModel):
@@ -160,7 +172,7 @@ def _scalar_error(ftype: FieldType, value: Any) -> str:
             return f"{value!r} is not a whole number."
     elif ftype == FieldType.DATE:
         if not isinstance(value, str) or _parse_date(value, dt.date(2000, 1, 1)) is None:
-            return f"{value!r} is not a date (2026-01-31, today, -30d, +3d)."
+            return f"{value!r} is not a date (2026-01-31, today, -30d, +3d, -2w, -3m, -1y)."
     elif ftype == FieldType.BOOLEAN:
         if not isinstance(value, bool):
             return "Give true or false."
@@ -178,11 +190,11 @@ def _to_decimal(value: Any) -> Decimal | None:
 
 def _parse_date(value: str, today: dt.date) -> dt.date | None:
     value = value.strip()
-    if RELATIVE_DATE.match(value):
-        return today if value == "today" else today + dt.timedelta(days=int(value[:-1]))
     try:
+        if RELATIVE_DATE.match(value):
+            return today if value.lower() == "today" else shift_date(today, value)
         return dt.date.fromisoformat(value)
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
 
 
@@ -195,7 +207,112 @@ def segment_ids_in(blocks: Conditions) -> set[int]:
     }
 
 
+# --- translation to the rule language ----------------------------------------------------------
+
+_ORDER = Order._meta.db_table
+_LINE = OrderLine._meta.db_table
+_SUB = Subscription._meta.db_table
+_CUSTOMER = Customer._meta.db_table
+
+# The event's fields as SQL over the evaluation query's order ``o`` and subscription ``s``.
+EVENT_FIELD_SQL: dict[str, str] = {
+    "order.total": "o.total",
+    "order.products": (
+        f"CASE WHEN o.id IS NULL THEN NULL ELSE ARRAY(SELECT p FROM {_LINE} ol,"
+        " LATERAL (VALUES (ol.product_id), (ol.sku)) AS v(p)"
+        " WHERE ol.order_id = o.id AND p <> '') END"
+    ),
+    "order.discount_codes": (
+        "CASE WHEN o.id IS NULL THEN NULL ELSE ARRAY(SELECT CASE WHEN jsonb_typeof(d) = 'object'"
+        " THEN d ->> 'code' ELSE d #>> '{}' END FROM jsonb_array_elements(CASE WHEN"
+        " jsonb_typeof(o.discount_codes) = 'array' THEN o.discount_codes ELSE '[]'::jsonb END)"
+        " AS t(d)) END"
+    ),
+    "order.type": (
+        "CASE WHEN o.id IS NULL THEN NULL WHEN NOT o.is_subscription THEN 'one_time'"
+        " WHEN o.is_first_subscription_order THEN 'first' ELSE 'recurring' END"
+    ),
+    "order.is_subscription": "o.is_subscription",
+    "subscription.status": "s.status",
+    "subscription.product": "s.product_id",
+    "subscription.variant": "s.variant_id",
+    "subscription.quantity": "s.quantity",
+    "subscription.interval_unit": "s.interval_unit",
+    "subscription.is_prepaid": "s.is_prepaid",
+    "subscription.next_charge_date": "s.next_charge_date",
+}
+EXTRA_FIELDS = {
+    name: ExtraField(EVENT_FIELDS[name][0], sql) for name, sql in EVENT_FIELD_SQL.items()
+}
+
+_OPS = {
+    "eq": "=",
+    "neq": "!=",
+    "lt": "<",
+    "lte": "<=",
+    "gt": ">",
+    "gte": ">=",
+    "between": "BETWEEN",
+    "contains": "CONTAINS",
+    "not_contains": "NOT_CONTAINS",
+    "is_null": "IS_NULL",
+    "is_not_null": "IS_NOT_NULL",
+    "in": "=",
+    "not_in": "!=",
+}
+_HERE = Position(1, 1)
+
+
+def _rule_value(ftype: FieldType, value: Any) -> Value:
+    if ftype in (FieldType.NUMBER, FieldType.MONEY):
+        return Value("NUMBER", str(_to_decimal(value)), _HERE)
+    if ftype == FieldType.DATE:
+        text = str(value).strip()
+        if text.lower() == "today":
+            return Value("TODAY", text, _HERE)
+        if RELATIVE_DATE.match(text):
+            return Value("RELATIVE_DATE", text, _HERE)
+        return Value("DATE", text, _HERE)
+    if ftype == FieldType.BOOLEAN:
+        return Value("TRUE" if value else "FALSE", str(value).lower(), _HERE)
+    return Value("STRING", str(value), _HERE)
+
+
+def to_rule(cond: Condition) -> RuleCondition:
+    """Return the rule language's condition that tests what this condition tests."""
+    ftype = field_type(cond.field)
+    if ftype is None:
+        raise ValueError(f"unknown field {cond.field!r}")
+    if cond.operator in ("is_null", "is_not_null"):
+        values: tuple[Value, ...] = ()
+    elif cond.operator == "between":
+        values = tuple(_rule_value(ftype, v) for v in cond.value)
+    else:
+        values = (_rule_value(ftype, cond.value),)
+    return RuleCondition(cond.field, _OPS[cond.operator], values, _HERE)
+
+
 # --- evaluation ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Subject:
+    """Who and what conditions are evaluated against: a customer, and the event's order and
+    subscription (when the event names none, the customer's latest order and their active, else
+    latest, subscription)."""
+
+    customer_id: int
+    order_id: int | None = None
+    subscription_id: int | None = None
+
+    @classmethod
+    def of(cls, customer_id: int, event_data: dict[str, Any] | None) -> Subject:
+        data = event_data or {}
+
+        def as_id(value):
+            return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+        return cls(customer_id, as_id(data.get("order_id")), as_id(data.get("subscription_id")))
 
 
 @dataclass
@@ -205,6 +322,7 @@ class ConditionResult:
     value: Any
     actual: Any
     passed: bool
+    note: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         actual = self.actual
@@ -212,85 +330,124 @@ class ConditionResult:
             actual = str(actual)
         elif isinstance(actual, set | frozenset):
             actual = sorted(actual, key=str)
-        return {
+        answer = {
             "field": self.field,
             "operator": self.operator,
             "value": self.value,
             "actual": actual,
             "passed": self.passed,
         }
+        if self.note:
+            answer["note"] = self.note
+        return answer
 
 
-def evaluate(blocks: Conditions, ctx) -> tuple[bool, list[list[ConditionResult]]]:
-    """Return whether any OR-block holds entirely, and every condition's outcome.
-
-    Evaluates every condition (no short cut) so diagnostics can show each one.
-    """
-    trace = [[evaluate_one(c, ctx) for c in block] for block in blocks]
-    return any(all(r.passed for r in block) for block in trace), trace
+Trace = list[list[ConditionResult]]
 
 
-def evaluate_one(cond: Condition, ctx) -> ConditionResult:
-    ftype = field_type(cond.field)
-    if ftype == FieldType.SEGMENT:
-        member = cond.value in ctx.segment_ids
-        passed = member if cond.operator == "in" else not member
-        return ConditionResult(cond.field, cond.operator, cond.value, member, passed)
-    actual = ctx.value_of(cond.field)
-    return ConditionResult(
-        cond.field, cond.operator, cond.value, actual, _compare(ftype, cond, actual, ctx.today)
+def _source_sql(count: int) -> str:
+    rows = ", ".join(["(%s::int, %s::bigint, %s::bigint, %s::bigint)"] * count)
+    return (
+        f" FROM (VALUES {rows}) AS e(i, customer_id, order_id, subscription_id)"
+        f" JOIN {_CUSTOMER} c ON c.id = e.customer_id"
+        f" LEFT JOIN {_ORDER} o ON o.customer_id = c.id AND o.id = COALESCE(e.order_id,"
+        f" (SELECT lo.id FROM {_ORDER} lo WHERE lo.customer_id = c.id"
+        " ORDER BY lo.processed_at DESC, lo.id DESC LIMIT 1))"
+        f" LEFT JOIN {_SUB} s ON s.customer_id = c.id AND s.id = COALESCE(e.subscription_id,"
+        f" (SELECT ls.id FROM {_SUB} ls WHERE ls.customer_id = c.id"
+        " ORDER BY (ls.status = 'active') DESC, ls.created_at DESC, ls.id DESC LIMIT 1))"
     )
 
 
-def _normalise(ftype: FieldType, value: Any, today: dt.date):
-    if value is None:
-        return None
-    if ftype in (FieldType.NUMBER, FieldType.MONEY):
-        return _to_decimal(value)
-    if ftype == FieldType.DATE:
-        if isinstance(value, dt.datetime):
-            return value.date()
-        if isinstance(value, dt.date):
-            return value
-        return _parse_date(str(value), today)
-    if ftype == FieldType.STRING:
-        return str(value).lower()
-    return value
+def evaluate_many(
+    store, subjects: list[Subject], tests: list[list[Conditions]], *, with_values: bool = False
+) -> list[list[tuple[bool, Trace]]]:
+    """Evaluate, for each subject ``i``, every conditions set of ``tests[i]``; return for each
+    subject and set whether any OR-block held entirely, and every condition's outcome.
+
+    One statement whatever the number of subjects and sets (none when nothing is to be tested).
+    ``with_values`` also reads each tested field's value (for explanations).
+    """
+    answers: list[list[tuple[bool, Trace]]] = [[] for _ in subjects]
+    flat: list[list[Condition]] = []
+    for sets in tests:
+        flat.append([c for blocks in sets for block in blocks for c in block])
+    wanted = [i for i, conds in enumerate(flat) if conds]
+    results: dict[int, tuple[list[bool], list[Any], int | None, int | None]] = {}
+    if wanted:
+        referenced = {
+            c.value
+            for i in wanted
+            for c in flat[i]
+            if field_type(c.field) == FieldType.SEGMENT and isinstance(c.value, int)
+        }
+        ctx = context_for(store, segments=[(sid, str(sid)) for sid in referenced], alias="c")
+        ctx.extra_fields = EXTRA_FIELDS
+        selects, params = [], []
+        for i in wanted:
+            tests_sql, values_sql = [], []
+            for cond in flat[i]:
+                sql, p = compile_rule(to_rule(cond), ctx)
+                tests_sql.append(sql)
+                params.extend(p)
+            if with_values:
+                for cond in flat[i]:
+                    sql, p = compile_value(cond.field, ctx)
+                    values_sql.append(f"to_jsonb({sql})")
+                    params.extend(p)
+            values = f"jsonb_build_array({', '.join(values_sql)})" if with_values else "NULL"
+            subject = subjects[i]
+            selects.append(
+                f"SELECT e.i, ARRAY[{', '.join(tests_sql)}]::boolean[], {values}::jsonb"
+                + ", o.id, s.id"
+                + _source_sql(1)
+            )
+            params.extend([i, subject.customer_id, subject.order_id, subject.subscription_id])
+        with connection.cursor() as cursor:
+            cursor.execute(" UNION ALL ".join(selects), params)
+            for i, passed, values, order_id, subscription_id in cursor.fetchall():
+                results[i] = (passed, values or [], order_id, subscription_id)
+    for i, sets in enumerate(tests):
+        passed, values, order_id, subscription_id = results.get(i, ([], [], None, None))
+        k = 0
+        for blocks in sets:
+            trace: Trace = []
+            for block in blocks:
+                row = []
+                for cond in block:
+                    ok = bool(passed[k]) if k < len(passed) else False
+                    actual = values[k] if k < len(values) else None
+                    note = _missing_note(cond.field, subjects[i], order_id, subscription_id)
+                    row.append(
+                        ConditionResult(cond.field, cond.operator, cond.value, actual, ok, note)
+                    )
+                    k += 1
+                trace.append(row)
+            held = any(all(r.passed for r in block) for block in trace)
+            answers[i].append((held, trace))
+    return answers
 
 
-def _compare(ftype: FieldType, cond: Condition, actual: Any, today: dt.date) -> bool:
-    op = cond.operator
-    if ftype == FieldType.LIST:
-        items = {str(x).lower() for x in (actual or [])}
-        if op == "is_null":
-            return not items
-        if op == "is_not_null":
-            return bool(items)
-        present = str(cond.value).lower() in items
-        return present if op == "contains" else not present
-    left = _normalise(ftype, actual, today)
-    if ftype == FieldType.STRING and left == "":
-        left = None
-    if op == "is_null":
-        return left is None
-    if op == "is_not_null":
-        return left is not None
-    if ftype == FieldType.STRING and op in ("contains", "not_contains"):
-        found = left is not None and str(cond.value).lower() in left
-        return found if op == "contains" else not found
-    if op == "between":
-        low, high = (_normalise(ftype, v, today) for v in cond.value)
-        return left is not None and low is not None and high is not None and low <= left <= high
-    right = _normalise(ftype, cond.value, today)
-    if op == "eq":
-        return left == right
-    if op == "neq":
-        return left != right
-    if left is None or right is None:
-        return False
-    return {
-        "lt": left < right,
-        "lte": left <= right,
-        "gt": left > right,
-        "gte": left >= right,
-    }[op]
+def _missing_note(field: str, subject: Subject, order_id, subscription_id) -> str:
+    """Say when a condition on the event's order or subscription had none to test."""
+    for prefix, named, found in (
+        ("order.", subject.order_id, order_id),
+        ("subscription.", subject.subscription_id, subscription_id),
+    ):
+        if not field.startswith(prefix):
+            continue
+        thing = prefix[:-1]
+        if found is None:
+            if named is None:
+                return f"the event names no {thing} and the customer has none: the test is false"
+            return f"the event's {thing} {named} was not found: the test is false"
+        if named is None:
+            return f"the event names no {thing}: tested on the customer's {thing} {found}"
+    return ""
+
+
+def evaluate(blocks: Conditions, ctx, *, with_values: bool = True) -> tuple[bool, Trace]:
+    """Return whether any OR-block holds entirely for the context's customer and event, and every
+    condition's outcome (each one is evaluated, so diagnostics can show each)."""
+    subject = Subject.of(ctx.customer.pk, ctx.event_data)
+    return evaluate_many(ctx.store, [subject], [[blocks]], with_values=with_values)[0][0]

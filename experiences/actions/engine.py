@@ -20,9 +20,9 @@ from django.utils import timezone
 
 from segments import domain
 from segments.domain import DomainEvent
-from segments.models import Customer, SegmentMembership
+from segments.models import Customer
 
-from ..conditions import evaluate
+from ..conditions import Subject, evaluate_many
 from ..context import EvaluationContext
 from ..models import ChainLimitHit, Experience, Run, RunStep, TriggerIndex
 from ..nodes import REGISTRY
@@ -66,18 +66,46 @@ def evaluate_trigger(
     trigger_node, event: DomainEvent | None, ctx: EvaluationContext
 ) -> EntryDecision:
     """Test the trigger's event filter and conditions for one customer."""
-    config, errors = trigger_config(trigger_node)
-    if config is None:
-        return EntryDecision(False, f"the trigger configuration is invalid: {errors}")
-    if event is not None:
-        matches, why = REGISTRY["trigger"].matches_event(config, event)
-        if not matches:
-            return EntryDecision(False, f"the event does not match the trigger: {why}")
-    passed, trace = evaluate(config.conditions, ctx)
-    plain = [[r.as_dict() for r in block] for block in trace]
-    if config.conditions and not passed:
-        return EntryDecision(False, "no OR-block of the trigger conditions held", plain)
-    return EntryDecision(True, "the trigger conditions held", plain)
+    return evaluate_triggers([trigger_node], event, ctx, with_values=True)[0]
+
+
+def evaluate_triggers(
+    trigger_nodes: list, event: DomainEvent | None, ctx: EvaluationContext, *, with_values=False
+) -> list[EntryDecision]:
+    """Test several triggers for one customer and event: every condition of every trigger whose
+    event filter matches is evaluated in ONE statement (none when no trigger has conditions)."""
+    decisions: list[EntryDecision | None] = []
+    tested: list = []
+    for node in trigger_nodes:
+        config, errors = trigger_config(node)
+        if config is None:
+            why = f"the trigger configuration is invalid: {errors}"
+            decisions.append(EntryDecision(False, why))
+            continue
+        if event is not None:
+            matches, why = REGISTRY["trigger"].matches_event(config, event)
+            if not matches:
+                decisions.append(
+                    EntryDecision(False, f"the event does not match the trigger: {why}")
+                )
+                continue
+        decisions.append(None)
+        tested.append(config.conditions)
+    subject = Subject.of(ctx.customer.pk, event.data if event is not None else ctx.event_data)
+    outcomes = iter(
+        evaluate_many(ctx.store, [subject], [tested], with_values=with_values)[0] if tested else []
+    )
+    answer = []
+    for node, decision in zip(trigger_nodes, decisions, strict=True):
+        if decision is None:
+            passed, trace = next(outcomes)
+            plain = [[r.as_dict() for r in block] for block in trace]
+            if trigger_config(node)[0].conditions and not passed:
+                decision = EntryDecision(False, "no OR-block of the trigger conditions held", plain)
+            else:
+                decision = EntryDecision(True, "the trigger conditions held", plain)
+        answer.append(decision)
+    return answer
 
 
 def reentry_refusal(experience: Experience, last_run: dict | None, now: dt.datetime) -> str:
@@ -101,8 +129,8 @@ def held_out(experience: Experience, customer_id: int) -> bool:
 
 class Prefetched:
     """What a batch of events needs, read once for the batch: the customers (with their stores),
-    their segment memberships and runs in flight, and the trigger index entries of each store
-    and event name.
+    their runs in flight, and the trigger index entries of each store and event name.
+    (Segment memberships are read by the conditions' SQL itself.)
 
     Facts about a customer hold only until the engine handles that customer's first event (it may
     start runs and change memberships); later events of the same customer read afresh. The
@@ -117,11 +145,6 @@ class Prefetched:
                 pk__in=ids, store__experiences_enabled=True
             )
         }
-        self.segment_ids: dict[int, set[int]] = {pk: set() for pk in self.customers}
-        for customer_id, segment_id in SegmentMembership.objects.filter(
-            customer_id__in=self.customers
-        ).values_list("customer_id", "segment_id"):
-            self.segment_ids[customer_id].add(segment_id)
         self.runs: dict[int, list[Run]] = {pk: [] for pk in self.customers}
         for run in Run.objects.filter(
             customer_id__in=self.customers, status__in=Run.ACTIVE
@@ -176,8 +199,6 @@ def process_event(event: DomainEvent, prefetched: Prefetched | None = None) -> l
         return []
     store = customer.store
     ctx = EvaluationContext(store, customer, event.data)
-    if fresh:
-        ctx.__dict__["segment_ids"] = prefetched.segment_ids[customer.pk]  # the cached_property
     touched = _handle_active_runs(event, customer, prefetched.runs[customer.pk] if fresh else None)
 
     if prefetched is not None:
@@ -193,8 +214,8 @@ def process_event(event: DomainEvent, prefetched: Prefetched | None = None) -> l
             walk(run_id, ctx)
         return touched
     entering = []
-    for entry in entries:
-        decision = evaluate_trigger(entry.node, event, ctx)
+    decisions = evaluate_triggers([entry.node for entry in entries], event, ctx)
+    for entry, decision in zip(entries, decisions, strict=True):
         if decision.enters and event.depth >= max_chain_depth():
             _record_chain_limit(entry.experience, customer, event)
         elif decision.enters:

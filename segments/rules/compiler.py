@@ -25,15 +25,28 @@ _NULLABLE_COLUMNS = {"first_order_at", "last_order_at"}
 _TIMESTAMP_COLUMNS = {"first_order_at", "last_order_at", "created_at"}
 
 
+@dataclass(frozen=True)
+class ExtraField:
+    """A field that is not on the customer: an SQL expression over other tables of the query
+    (an experience event's order ``o`` and subscription ``s``), compiled with the same semantics
+    as the customer's fields. A LIST field's expression is a ``text[]``."""
+
+    type: FieldType
+    sql: str
+
+
 @dataclass
 class CompileContext:
-    """What a rule needs from outside itself: the store's today and its segments."""
+    """What a rule needs from outside itself: the store's today and its segments, and the fields
+    beyond the customer's that the query provides (an experience event's order and subscription).
+    """
 
     today: date
     tz: tzinfo
     # Lower-cased names and str(ids) of the store's segments, mapped to their ids.
     segments: dict[str, int] = field(default_factory=dict)
     alias: str = "c"
+    extra_fields: dict[str, ExtraField] = field(default_factory=dict)
 
 
 def shift_date(day: date, text: str) -> date:
@@ -93,6 +106,9 @@ class _Compiler:
         return self.condition(node)
 
     def condition(self, cond: Condition) -> str:
+        extra = self.ctx.extra_fields.get(cond.field)
+        if extra is not None:
+            return self.extra_condition(extra, cond)
         spec = CUSTOMER_FIELDS[cond.field.lower()]
         if spec.type == FieldType.LIST:
             sql = self.list_contains(spec.name, cond.values[0].text)
@@ -118,6 +134,31 @@ class _Compiler:
             return f"({expr} IS NOT NULL AND {test})"
         return f"COALESCE({test}, false)"
 
+    def extra_condition(self, extra: ExtraField, cond: Condition) -> str:
+        """Compile a test of a field beyond the customer's; a missing value tests false."""
+        expr = f"({extra.sql})"
+        if extra.type == FieldType.LIST:
+            if cond.op in {"IS_NULL", "IS_NOT_NULL"}:
+                empty = f"(coalesce(cardinality({expr}), 0) = 0)"
+                return empty if cond.op == "IS_NULL" else f"(NOT {empty})"
+            sql = (
+                f"COALESCE(EXISTS (SELECT 1 FROM unnest({expr}) AS x(v)"
+                f" WHERE lower(x.v) = lower({self.param(cond.values[0].text)})), false)"
+            )
+            return f"(NOT {sql})" if cond.op == "NOT_CONTAINS" else sql
+        if cond.op in {"IS_NULL", "IS_NOT_NULL"}:
+            return f"({expr} IS {'NOT ' if cond.op == 'IS_NOT_NULL' else ''}NULL)"
+        if extra.type == FieldType.DATE:
+            test = self.date_test(None, expr, cond)
+        elif extra.type == FieldType.STRING:
+            test = self.string_test(expr, cond)
+        elif extra.type == FieldType.BOOLEAN:
+            wanted = (cond.values[0].kind == "TRUE") == (cond.op == "=")
+            test = f"({expr} = {self.param(wanted)})"
+        else:
+            test = self.number_test(expr, cond)
+        return f"COALESCE({test}, false)"
+
     # --- fields ---------------------------------------------------------------------------
     def scalar(self, name: str) -> tuple[str, bool]:
         """Return the SQL expression of a one-valued field and whether it may be NULL."""
@@ -134,6 +175,41 @@ class _Compiler:
                 True,
             )
         raise RuleError.at(1, 1, f"'{name}' cannot be compared")  # catalog and compiler disagree
+
+    def value(self, name: str) -> str:
+        """Return an SQL expression of the field's value, for showing it (``explain``): scalars
+        as they compare (timestamps as the store's local date), lists as ``text[]``."""
+        extra = self.ctx.extra_fields.get(name)
+        if extra is not None:
+            return f"({extra.sql})"
+        spec = CUSTOMER_FIELDS[name]
+        c = self.c
+        if spec.type == FieldType.LIST:
+            if name == "tags":
+                return (
+                    f"ARRAY(SELECT t.tag FROM jsonb_array_elements_text("
+                    f"CASE WHEN jsonb_typeof({c}.tags) = 'array' THEN {c}.tags"
+                    f" ELSE '[]'::jsonb END) AS t(tag))"
+                )
+            if name == "products_purchased":
+                return (
+                    f"ARRAY(SELECT DISTINCT p FROM {self.tables['line']} ol,"
+                    f" LATERAL (VALUES (ol.product_id), (ol.sku)) AS v(p)"
+                    f" WHERE ol.customer_id = {c}.id AND p <> '' ORDER BY p)"
+                )
+            return (
+                f"ARRAY(SELECT DISTINCT s.status::text FROM {self.tables['sub']} s"
+                f" WHERE s.customer_id = {c}.id ORDER BY 1)"
+            )
+        if spec.type == FieldType.SEGMENT:
+            return (
+                f"ARRAY(SELECT sm.segment_id::text FROM {self.tables['member']} sm"
+                f" WHERE sm.customer_id = {c}.id ORDER BY 1)"
+            )
+        expr, _ = self.scalar(name)
+        if spec.column in _TIMESTAMP_COLUMNS:
+            return f"(({expr}) AT TIME ZONE {self.param(str(self.ctx.tz))})::date"
+        return expr
 
     def list_contains(self, name: str, text: str) -> str:
         c = self.c
@@ -224,6 +300,13 @@ def compile_rule(node: Node, ctx: CompileContext) -> tuple[str, list]:
     """Return ``(sql, params)``: a boolean SQL condition on one customer row."""
     compiler = _Compiler(ctx)
     sql = compiler.node(node)
+    return sql, compiler.params
+
+
+def compile_value(name: str, ctx: CompileContext) -> tuple[str, list]:
+    """Return ``(sql, params)``: the value of one field on one customer row (for ``explain``)."""
+    compiler = _Compiler(ctx)
+    sql = compiler.value(name)
     return sql, compiler.params
 
 

@@ -649,10 +649,10 @@ def test_a_batch_resumes_in_its_second_event_the_wait_its_first_event_started(st
     assert Run.objects.get(experience=experience, customer=other).status == Run.Status.WAITING
 
 
-def test_a_batch_nobody_listens_to_costs_four_queries_whatever_its_size(
+def test_a_batch_nobody_listens_to_costs_three_queries_whatever_its_size(
     milestone, django_assert_num_queries
 ):
     store = milestone[0].store
     batch = [event(domain.SUBSCRIPTION_UPDATED, make_customer(store)) for _ in range(20)]
-    with django_assert_num_queries(4):
+    with django_assert_num_queries(3):
         assert actions.process_events(batch) == []
