@@ -103,6 +103,11 @@ def _wrong_type(field, value) -> str | None:
         ok = isinstance(value, int | float) and not isinstance(value, bool)
         return None if ok else "Must be a number."
     if isinstance(field, fields.DecimalField):
+        from rest_framework.settings import api_settings
+
+        as_text = getattr(field, "coerce_to_string", api_settings.COERCE_DECIMAL_TO_STRING)
+        if as_text:  # the schema publishes money as a decimal string
+            return None if isinstance(value, str) else 'Must be a decimal string, like "12.50".'
         ok = isinstance(value, int | float | str) and not isinstance(value, bool)
         return None if ok else "Must be a number."
     if isinstance(field, fields.MultipleChoiceField):

@@ -248,7 +248,7 @@ class ExperienceViewSet(
     @extend_schema(
         methods=["DELETE"],
         parameters=[OpenApiParameter("revision", int, required=True)],
-        responses=DraftSerializer,
+        responses={200: DraftSerializer},
         description="Discard the draft (at this revision) and go back to the live version.",
     )
     @action(detail=True, methods=["get", "put", "delete"])
@@ -283,7 +283,13 @@ class ExperienceViewSet(
         return Response(_draft_answer(version, report))
 
     @extend_schema(
-        parameters=[OpenApiParameter("days", int, description="Look back this many days (30).")],
+        parameters=[
+            OpenApiParameter(
+                "days",
+                {"type": "integer", "minimum": 1, "maximum": 365},
+                description="Look back this many days, 1 to 365 (30).",
+            )
+        ],
         responses=GraphCountsSerializer,
     )
     @action(detail=True, methods=["get"])

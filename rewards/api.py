@@ -7,19 +7,19 @@ while the store has not enabled Rewards. Changes go through ``rewards.actions``.
 
 from __future__ import annotations
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import mixins, permissions, status, viewsets
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from segments.api.base import StoreScopedMixin
+from config.api_schema import error_responses
+from segments.api.base import StoreFeature, StoreScopedMixin
 from segments.models import Customer, Role
 
 from . import actions
 from .actions.idempotency import MAX_KEY, Answer, KeyConflict, answer_once
-from .filters import GrantFilter
+from .filters import GrantFilter, IncentiveFilter
 from .models import Incentive, RewardGrant, RewardPolicy
 from .queries import balance_of, entries_of, grant_summary
 from .serializers import (
@@ -27,7 +27,6 @@ from .serializers import (
     AdjustSerializer,
     CreditEntrySerializer,
     CreditSerializer,
-    ErrorSerializer,
     ExtendSerializer,
     GrantSerializer,
     IncentiveSerializer,
@@ -38,23 +37,14 @@ from .serializers import (
 )
 
 ENTRIES_SHOWN = 200
-ERRORS = {
-    400: OpenApiResponse(OpenApiTypes.OBJECT, description="Bad input: field -> messages."),
-    403: OpenApiResponse(ErrorSerializer, description="Role too low, or Rewards not enabled."),
-    404: OpenApiResponse(ErrorSerializer, description="No such object in this store."),
-}
-
-
-class RewardsEnabled(permissions.BasePermission):
-    message = "Rewards is not enabled for this store: enable the Rewards add-on first."
-
-    def has_permission(self, request, view) -> bool:
-        store = getattr(view, "store", None)
-        return store is not None and store.rewards_enabled
+ERRORS = error_responses(400, 403, 404)
 
 
 class RewardsMixin(StoreScopedMixin):
-    permission_classes = [*StoreScopedMixin.permission_classes, RewardsEnabled]
+    """Every rewards route, reads included, answers 403 while the store has not enabled Rewards."""
+
+    required_features = {"*": StoreFeature.REWARDS}
+    features_guard_reads = True
 
 
 def _refused(exc: actions.RewardError) -> ValidationError:
@@ -73,7 +63,7 @@ class IncentiveViewSet(
 
     model = Incentive
     serializer_class = IncentiveSerializer
-    filterset_fields = ["kind", "active"]
+    filterset_class = IncentiveFilter
 
     @extend_schema(responses={201: IncentiveSerializer, **ERRORS})
     def create(self, request, *args, **kwargs):
@@ -165,6 +155,7 @@ class CustomerCreditViewSet(RewardsMixin, viewsets.GenericViewSet):
     """A customer's store credit: the balance (the sum of the entries) and manual adjustments."""
 
     model = Customer
+    serializer_class = AdjustSerializer  # what OPTIONS describes
     required_roles = {"adjust": Role.EDITOR}
 
     @extend_schema(responses={200: CreditSerializer, **ERRORS})
@@ -188,8 +179,7 @@ class CustomerCreditViewSet(RewardsMixin, viewsets.GenericViewSet):
         ],
         responses={
             201: AdjustResultSerializer,
-            409: OpenApiResponse(ErrorSerializer, description="Key reused with another body."),
-            **ERRORS,
+            **error_responses(400, 403, 404, 409),
         },
     )
     @action(detail=True, methods=["post"], url_path="credit/adjust")
@@ -246,6 +236,8 @@ class CustomerCreditViewSet(RewardsMixin, viewsets.GenericViewSet):
 class SummaryViewSet(RewardsMixin, viewsets.ViewSet):
     """The store's outstanding credit liability and its grants by status and kind."""
 
+    list_answers_one_object = True
+
     @extend_schema(responses={200: SummarySerializer, **ERRORS})
     def list(self, request, store_slug=None):
         return Response(SummarySerializer(grant_summary(self.store)).data)
@@ -255,6 +247,7 @@ class PolicyViewSet(RewardsMixin, viewsets.ViewSet):
     """The store's caps across all experiences, per customer over a rolling period."""
 
     required_roles = {"create": Role.OWNER}
+    list_answers_one_object = True
 
     @extend_schema(responses={200: PolicySerializer, **ERRORS})
     def list(self, request, store_slug=None):

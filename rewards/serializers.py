@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from config.api_input import StrictInputMixin
+
 from .models import CreditEntry, Incentive, RewardGrant, RewardKind, RewardPolicy
 
 
-class IncentiveSerializer(serializers.ModelSerializer):
+class IncentiveSerializer(StrictInputMixin, serializers.ModelSerializer):
     params = serializers.JSONField(
         help_text="Per kind. credit: amount_type (fixed|percent), amount. discount: "
         "discount_type (percent|fixed), value. free_gift: product_id, variant_id, sku, title, "
@@ -22,7 +24,7 @@ class IncentiveSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "active", "created_at"]
 
 
-class IncentiveUpdateSerializer(serializers.Serializer):
+class IncentiveUpdateSerializer(StrictInputMixin, serializers.Serializer):
     name = serializers.CharField(max_length=200, required=False)
     params = serializers.JSONField(required=False)
     expires_in_days = serializers.IntegerField(min_value=1, allow_null=True, required=False)
@@ -59,11 +61,11 @@ class GrantSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class RevokeSerializer(serializers.Serializer):
+class RevokeSerializer(StrictInputMixin, serializers.Serializer):
     reason = serializers.CharField(max_length=500)
 
 
-class ExtendSerializer(serializers.Serializer):
+class ExtendSerializer(StrictInputMixin, serializers.Serializer):
     reason = serializers.CharField(max_length=500)
     expires_at = serializers.DateTimeField(required=False, help_text="The new expiry; or days.")
     days = serializers.IntegerField(min_value=1, max_value=3650, required=False)
@@ -105,7 +107,7 @@ class CreditSerializer(serializers.Serializer):
     entries = CreditEntrySerializer(many=True)
 
 
-class AdjustSerializer(serializers.Serializer):
+class AdjustSerializer(StrictInputMixin, serializers.Serializer):
     amount = serializers.DecimalField(
         max_digits=12, decimal_places=2, help_text="Signed: positive adds credit."
     )
@@ -133,7 +135,7 @@ class SummarySerializer(serializers.Serializer):
     )
 
 
-class PolicySerializer(serializers.ModelSerializer):
+class PolicySerializer(StrictInputMixin, serializers.ModelSerializer):
     class Meta:
         model = RewardPolicy
         fields = ["max_rewards_per_customer", "max_credit_per_customer", "period_days"]
@@ -142,7 +144,3 @@ class PolicySerializer(serializers.ModelSerializer):
             "max_credit_per_customer": {"min_value": 0},
             "period_days": {"min_value": 1, "max_value": 3650, "required": True},
         }
-
-
-class ErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField()

@@ -285,7 +285,7 @@ def test_an_id_of_another_store_in_any_query_parameter_answers_like_a_missing_id
     owner = f.make_user(store, Role.OWNER)
     client = api(owner)
     prefixes = _prefix_basename()
-    factories = {"customer": _customer, "segment": _segment}
+    factories = {"customer": _customer, "segment": _segment, "experience": _experience}
     for path, name in id_parameters:
         prefix = path.split("{store_slug}/", 1)[1].split("/", 1)[0]
         url = path.replace("{store_slug}", store.slug)

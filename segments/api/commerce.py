@@ -3,11 +3,9 @@ and the list of the caller's stores."""
 
 import django_filters
 from django.db import models
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import generics, serializers
 
-from config.api_filters import AmountFilter, IntegerFilter, IsoDateTimeFilter
+from config.api_filters import AmountFilter, IntegerFilter, IsoDateTimeFilter, StrictBooleanFilter
 
 from ..models import Customer, Order, OrderLine, Store, Subscription, UpcomingOrder
 from ..queries import stores_for
@@ -147,16 +145,6 @@ class UpcomingOrderSerializer(serializers.ModelSerializer):
             "added_items",
             "total",
         ]
-
-
-@extend_schema_field(OpenApiTypes.BOOL)
-class StrictBooleanFilter(django_filters.TypedChoiceFilter):
-    """A true/false filter that refuses anything else with a 400 (the stock one ignores it)."""
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("choices", [("true", "true"), ("false", "false")])
-        kwargs.setdefault("coerce", lambda value: value == "true")
-        super().__init__(*args, **kwargs)
 
 
 class CustomerFilter(django_filters.FilterSet):

@@ -72,7 +72,9 @@ def test_a_client_generated_from_the_schema_builds_and_publishes_an_experience(
     assert reached.pk in {s.id for s in segments.results}
 
     # when it creates an experience: a draft with no live version yet (null, as documented)
-    body = models.ExperienceRequest.from_dict({"name": "Generated", "kind": "reward_strategy"})
+    body = models.ExperienceCreateRequest.from_dict(
+        {"name": "Generated", "kind": "reward_strategy"}
+    )
     created = call["v1_stores_experiences_create"].sync(store_slug=slug, client=client, body=body)
     assert isinstance(created, models.Experience), created
     assert created.live_version is None and created.status.value == "draft"

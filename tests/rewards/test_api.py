@@ -99,8 +99,11 @@ def test_bad_grant_filters_are_400s(api, viewer, store, params, field):
 def test_revoke_and_extend_need_a_reason(api, editor, store, customer):
     grant = _credit(store, customer, expires_in_days=10)
     client = api(editor)
-    assert "reason" in client.post(f"{BASE}/grants/{grant.pk}/revoke/", {}).json()
-    assert "reason" in client.post(f"{BASE}/grants/{grant.pk}/extend/", {"days": 5}).json()
+    assert "reason" in client.post(f"{BASE}/grants/{grant.pk}/revoke/", {}, format="json").json()
+    assert (
+        "reason"
+        in client.post(f"{BASE}/grants/{grant.pk}/extend/", {"days": 5}, format="json").json()
+    )
     bad = client.post(f"{BASE}/grants/{grant.pk}/extend/", {"reason": "x"}, format="json")
     assert bad.status_code == 400 and "expires_at" in bad.json()
     extended = client.post(
@@ -219,4 +222,4 @@ def test_every_rewards_route_is_a_403_without_rewards(api, store, customer):
     ]:
         response = client.get(url)
         assert response.status_code == 403, url
-        assert "Rewards is not enabled" in response.json()["detail"]
+        assert "Rewards are not enabled" in response.json()["detail"]

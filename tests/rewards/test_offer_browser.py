@@ -1,7 +1,6 @@
 """The offer page in real headless Chromium: the customer sees the product, price and discount,
 clicks Accept, and the line is on their upcoming order. Screenshots go to var/screenshots/."""
 
-import os
 from pathlib import Path
 
 import pytest
@@ -12,26 +11,16 @@ from rewards.offers import offer_path
 from tests.fixtures.factories import make_customer, make_store, make_upcoming_order
 
 SHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="apt-get install -y chromium"),
-]
+pytestmark = [pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def page():
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield browser.new_page(viewport={"width": 480, "height": 720})
-        browser.close()
+def page(chromium_browser):
+    """A phone-sized page in the session's Chromium (which fails, never skips, when missing)."""
+    context = chromium_browser.new_context(viewport={"width": 480, "height": 720})
+    yield context.new_page()
+    context.close()
     _end_live_server_sessions()
 
 
