@@ -91,6 +91,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "config.middleware.ApiErrorMiddleware",
+    "config.middleware.PageInputMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"

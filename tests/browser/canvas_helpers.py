@@ -30,3 +30,21 @@ def connect(page: Page, source: str, target: str, branch: str = "") -> None:
 
 def expect_saved(page: Page) -> None:
     expect(page.get_by_test_id("save-status")).to_have_text("Saved", timeout=15_000)
+
+
+def eventually(page: Page, check, timeout: float = 15.0) -> None:
+    """Retry ``check`` (a function with assertions) until it passes or ``timeout`` seconds pass.
+
+    The save status may still read "Saved" for a moment after a click, before the autosave
+    notices the change: a test reading the database waits for the change itself."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            check()
+            return
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            page.wait_for_timeout(100)

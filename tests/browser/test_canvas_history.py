@@ -11,7 +11,7 @@ from tests.experiences.helpers import node as graph_node
 from tests.fixtures.browser import screenshot
 from tests.fixtures.factories import make_customer, make_user
 
-from .canvas_helpers import expect_saved, node, open_builder
+from .canvas_helpers import eventually, expect_saved, node, open_builder
 
 
 def live_with_a_changed_draft(store):
@@ -99,11 +99,20 @@ def test_tidy_up_lays_the_graph_out_and_saves_it(browser_for, store):
     # when the editor tidies up
     page.get_by_test_id("tidy-button").click()
     expect_saved(page)
+
     # then the nodes are laid out top-down along the path, one below the other
-    y = dict(draft.nodes.values_list("key", "position_y"))
-    assert y["trigger"] < y["add-reached"] < y["wait-1"] < y["end"]
+    def laid_out_top_down():
+        y = dict(draft.nodes.values_list("key", "position_y"))
+        assert y["trigger"] < y["add-reached"] < y["wait-1"] < y["end"]
+
+    eventually(page, laid_out_top_down)
     screenshot(page, "canvas-tidy")
     # and undo puts them back in one step
     page.get_by_test_id("undo-button").click()
     expect_saved(page)
-    assert dict(draft.nodes.values_list("key", "position_y")) == messy
+    positions = lambda: dict(draft.nodes.values_list("key", "position_y"))  # noqa: E731
+    eventually(page, lambda: _assert_equal(positions(), messy))
+
+
+def _assert_equal(found, wanted):
+    assert found == wanted

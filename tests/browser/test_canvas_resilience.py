@@ -9,7 +9,7 @@ from segments.models import Role
 from tests.fixtures.browser import screenshot
 from tests.fixtures.factories import make_user
 
-from .canvas_helpers import expect_saved, node, open_builder
+from .canvas_helpers import eventually, expect_saved, node, open_builder
 
 
 def draft_keys(experience):
@@ -37,7 +37,7 @@ def test_undo_redo_and_reload_lose_nothing(browser_for, store):
     expect(node(page, "end-1")).to_have_count(0)
     expect(page.locator(".react-flow__edge")).to_have_count(0)
     expect_saved(page)
-    assert draft_keys(experience) == {"trigger"}
+    eventually(page, lambda: _keys_are(experience, {"trigger"}))
     page.get_by_test_id("redo-button").click()
     expect(node(page, "end-1")).to_be_visible()
     expect_saved(page)
@@ -46,7 +46,7 @@ def test_undo_redo_and_reload_lose_nothing(browser_for, store):
     page.keyboard.press("Delete")
     expect(node(page, "end-1")).to_have_count(0)
     expect_saved(page)
-    assert draft_keys(experience) == {"trigger"}
+    eventually(page, lambda: _keys_are(experience, {"trigger"}))
     page.get_by_test_id("undo-button").click()
     expect(node(page, "end-1")).to_be_visible()
     expect(page.locator(".react-flow__edge")).to_have_count(1)
@@ -55,7 +55,7 @@ def test_undo_redo_and_reload_lose_nothing(browser_for, store):
     page.reload()
     expect(node(page, "end-1")).to_be_visible()
     expect(page.locator(".react-flow__edge")).to_have_count(1)
-    assert draft_keys(experience) == {"trigger", "end-1"}
+    eventually(page, lambda: _keys_are(experience, {"trigger", "end-1"}))
 
 
 def test_a_second_tabs_save_is_explained_and_overwritten_only_on_purpose(browser_for, store):
@@ -73,12 +73,12 @@ def test_a_second_tabs_save_is_explained_and_overwritten_only_on_purpose(browser
     banner = second.get_by_test_id("conflict-banner")
     expect(banner).to_contain_text("saved somewhere else")
     expect(second.get_by_test_id("save-status")).to_have_text("Failed")
-    assert draft_keys(experience) == {"trigger", "end-1"}
+    eventually(second, lambda: _keys_are(experience, {"trigger", "end-1"}))
     screenshot(second, "canvas-conflict")
     # when they choose to overwrite, then their graph is saved deliberately
     banner.get_by_role("button", name="Overwrite with mine").click()
     expect_saved(second)
-    assert draft_keys(experience) == {"trigger", "wait-1"}
+    eventually(second, lambda: _keys_are(experience, {"trigger", "wait-1"}))
 
 
 def test_a_server_that_stops_answering_keeps_the_edit_and_saves_it_later(browser_for, store):
@@ -98,11 +98,11 @@ def test_a_server_that_stops_answering_keeps_the_edit_and_saves_it_later(browser
     expect(page.get_by_test_id("save-status")).to_have_text("Failed")
     expect(page.locator(".save-detail")).to_contain_text("kept in this browser")
     screenshot(page, "canvas-offline")
-    assert draft_keys(experience) == {"trigger"}
+    eventually(page, lambda: _keys_are(experience, {"trigger"}))
     # then when it answers again, the retry saves the edit
     page.unroute("**/draft/")
     expect_saved(page)
-    assert draft_keys(experience) == {"trigger", "end-1"}
+    eventually(page, lambda: _keys_are(experience, {"trigger", "end-1"}))
 
     # when it stops answering again and the merchant leaves and comes back
     page.route("**/draft/", refuse_saves)
@@ -117,7 +117,7 @@ def test_a_server_that_stops_answering_keeps_the_edit_and_saves_it_later(browser
     screenshot(page, "canvas-restore-offer")
     banner.get_by_role("button", name="Restore them").click()
     expect_saved(page)
-    assert draft_keys(experience) == {"trigger", "end-1", "notification-1"}
+    eventually(page, lambda: _keys_are(experience, {"trigger", "end-1", "notification-1"}))
 
 
 def test_a_viewer_sees_the_canvas_but_cannot_edit(browser_for, store):
@@ -148,3 +148,7 @@ def test_another_stores_experience_is_404_in_the_browser(browser_for, store, oth
     page = browser_for(make_user(store, Role.OWNER)).new_page()
     answer = page.goto(f"/app/experiences/{theirs.pk}/builder/")
     assert answer.status == 404
+
+
+def _keys_are(experience, wanted):
+    assert draft_keys(experience) == wanted

@@ -92,6 +92,14 @@ export function useAutosave({ api, boot, enabled, revision }) {
 
   useEffect(() => {
     if (!enabled) return undefined;
+    // An edit made between the graph appearing and autosave starting (a quick first click) is
+    // not lost: it is saved as soon as autosave starts.
+    if (useBuilder.getState().edits !== savedEdits.current && !conflict) {
+      setStatus("unsaved");
+      keepLocally();
+      clearTimeout(timer.current);
+      timer.current = setTimeout(save, DEBOUNCE_MS);
+    }
     return useBuilder.subscribe((state, previous) => {
       if (state.edits === previous.edits || state.edits === savedEdits.current) return;
       setStatus((s) => (s === "failed" && conflict ? s : "unsaved"));
