@@ -16,7 +16,7 @@ import sys
 import time
 import uuid
 
-from bench.bench_ingest import _free_port
+from bench.bench_ingest import PLAIN_HTTP, _free_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -104,7 +104,7 @@ def main(argv: list[str]) -> None:
     # The same secret key as this process: the browser's session cookie is made here.
     settings.SECRET_KEY = secret = uuid.uuid4().hex
     env = {**os.environ, "DATABASE_URL": url, "DEBUG": "0", "SECRET_KEY": secret,
-           "ALLOWED_HOSTS": "127.0.0.1", "LOG_LEVEL": "WARNING"}  # fmt: skip
+           "ALLOWED_HOSTS": "127.0.0.1", "LOG_LEVEL": "WARNING", **PLAIN_HTTP}  # fmt: skip
     server = subprocess.Popen(
         [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload", "--insecure"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

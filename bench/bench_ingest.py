@@ -76,6 +76,11 @@ def _bench_database() -> tuple[str, dict]:
     return url, s
 
 
+# The benches talk plain HTTP on loopback: production's HTTPS redirect and secure-only cookies
+# are turned off the way a deployment that terminates TLS elsewhere would.
+PLAIN_HTTP = {"SECURE_SSL_REDIRECT": "0", "SESSION_COOKIE_SECURE": "0", "CSRF_COOKIE_SECURE": "0"}
+
+
 def _env(database_url: str) -> dict:
     env = {
         **os.environ,
@@ -85,6 +90,7 @@ def _env(database_url: str) -> dict:
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "LOG_LEVEL": "WARNING",
         "PYTHONUNBUFFERED": "1",
+        **PLAIN_HTTP,
     }
     env.pop("CELERY_TASK_ALWAYS_EAGER", None)
     return env

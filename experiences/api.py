@@ -20,7 +20,7 @@ from segments.models import Customer, Role
 from segments.queries import scoped
 
 from . import actions, diagnostics
-from .actions.authoring import graph_of, validate_version
+from .actions.authoring import graph_of, load_graph_rows, validate_version
 from .blueprints import blueprints_for
 from .conditions import field_catalog
 from .models import Experience, ExperienceVersion, Run
@@ -45,6 +45,7 @@ from .validation import node_branches
 
 def _draft_answer(version: ExperienceVersion, report=None) -> dict:
     """The builder's view of a version: its graph, its errors and each node's branches."""
+    load_graph_rows(version)
     nodes, _edges = graph_of(version)
     report = report or validate_version(version)
     data = DraftSerializer(version).data

@@ -159,8 +159,15 @@ class GraphSerializer(serializers.Serializer):
         keys = {n.pk: n.key for n in _nodes(version)}
         return [
             {"source": keys[e.source_id], "target": keys[e.target_id], "branch": e.branch}
-            for e in Edge.objects.filter(version=version).order_by("id")
+            for e in _edges(version)
         ]
+
+
+def _edges(version: ExperienceVersion) -> list[Edge]:
+    cached = getattr(version, "_graph_edges", None)
+    if cached is None:
+        cached = list(Edge.objects.filter(version=version).order_by("id"))
+    return cached
 
 
 def _nodes(version: ExperienceVersion) -> list[Node]:

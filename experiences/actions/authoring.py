@@ -181,12 +181,22 @@ def _copy_graph(source: ExperienceVersion, target: ExperienceVersion) -> None:
     )
 
 
+def load_graph_rows(version: ExperienceVersion) -> None:
+    """Read the version's nodes and edges once; ``graph_of`` and the graph serializers reuse
+    them for the rest of the request (the builder's draft answer needs them three times)."""
+    version._graph_nodes = list(version.nodes.order_by("id"))
+    version._graph_edges = list(version.edges.order_by("id"))
+
+
 def graph_of(version: ExperienceVersion) -> tuple[list[GraphNode], list[GraphEdge]]:
-    nodes = list(version.nodes.all())
+    nodes = getattr(version, "_graph_nodes", None)
+    edges = getattr(version, "_graph_edges", None)
+    if nodes is None or edges is None:
+        nodes, edges = list(version.nodes.all()), list(version.edges.all())
     keys = {n.pk: n.key for n in nodes}
     return (
         [GraphNode(n.key, n.type, n.config) for n in nodes],
-        [GraphEdge(keys[e.source_id], keys[e.target_id], e.branch) for e in version.edges.all()],
+        [GraphEdge(keys[e.source_id], keys[e.target_id], e.branch) for e in edges],
     )
 
 

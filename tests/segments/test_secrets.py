@@ -56,3 +56,26 @@ def test_without_a_dedicated_key_the_key_derives_from_secret_key():
             secrets.decrypt(token)
     with override_settings(FIELD_ENCRYPTION_KEY="", SECRET_KEY="one" * 20):
         assert secrets.decrypt(token) == "s3cret"
+
+
+def test_a_key_that_no_longer_matches_breaks_only_what_reads_the_secret(client, store):
+    # given a store whose secrets were encrypted under another key (SECRET_KEY rotated)
+    from segments.models import Role
+    from tests.fixtures.factories import make_user
+
+    owner = make_user(store, Role.OWNER)
+    with override_settings(FIELD_ENCRYPTION_KEY="a-key-since-replaced"):
+        secrets._cipher.cache_clear()
+        Store.objects.filter(pk=store.pk).update(shopify_webhook_secret=secrets.encrypt("s3cret"))
+    secrets._cipher.cache_clear()
+    # then the merchant's pages and the API still answer (loading a store does not decrypt)
+    client.force_login(owner)
+    assert client.get("/app/segments/").status_code == 200
+    assert client.get(f"/api/v1/stores/{store.slug}/segments/").status_code == 200
+    loaded = Store.objects.get(pk=store.pk)
+    loaded.name = "Renamed"
+    loaded.save()
+    # and saving the store keeps the stored secret as it was, while reading it says why not
+    assert _stored(store, "shopify_webhook_secret") == _stored(loaded, "shopify_webhook_secret")
+    with pytest.raises(secrets.InvalidToken):
+        Store.objects.get(pk=store.pk).shopify_webhook_secret  # noqa: B018

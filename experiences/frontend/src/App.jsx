@@ -1,6 +1,6 @@
 // The flow builder: top bar, palette, canvas, side panel, and the drawers (errors, versions,
 // test with a customer). Every read and write goes through the public API.
-import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { Suspense, lazy, useCallback, useEffect, useMemo, useRef, useState } from "react";
 import {
   Background,
   Controls,
@@ -14,9 +14,13 @@ import { branchOf, diffGraphs, fromFlow, newKey, toFlow } from "./graph";
 import { dragStarted, dragStopped, travel, useBuilder, useHistory } from "./store";
 import { useInfo } from "./info";
 import { StepNode } from "./StepNode";
-import { Panel } from "./Panel";
 import { readLocal, localKey, useAutosave } from "./useAutosave";
 import { tidy } from "./layout";
+
+// The side panel carries the JSON Schema forms (the largest part of the bundle): it loads in
+// its own chunk, fetched while the graph is drawn, so a large graph is shown sooner.
+const loadPanel = () => import("./Panel");
+const Panel = lazy(() => loadPanel().then((m) => ({ default: m.Panel })));
 import { VersionsDrawer, TestDrawer } from "./Drawers";
 
 const nodeTypes = { step: StepNode };
@@ -61,11 +65,9 @@ function Builder({ boot }) {
     useBuilder.temporal.getState().clear();
   }, []);
 
-  const loadDraft = useCallback(async () => {
-    const [draft, exp] = await Promise.all([
-      api.get(`experiences/${boot.experience}/draft/`),
-      api.get(`experiences/${boot.experience}/`),
-    ]);
+  const loadDraft = useCallback(async (pending) => {
+    const [draft, exp] = await (pending ||
+      Promise.all([api.get(`experiences/${boot.experience}/draft/`), api.get(`experiences/${boot.experience}/`)]));
     if (!draft.ok || !exp.ok) throw new Error(draft.data?.detail || "The experience could not be loaded.");
     revision.current = draft.data.revision;
     setExperience(exp.data);
@@ -88,11 +90,18 @@ function Builder({ boot }) {
   useEffect(() => {
     (async () => {
       try {
+        // The catalog, the draft and the experience are fetched at once (one round trip).
+        const pending = Promise.all([
+          api.get(`experiences/${boot.experience}/draft/`),
+          api.get(`experiences/${boot.experience}/`),
+        ]);
+        pending.catch(() => {});
+        loadPanel();
         const types = await api.get(`node-types/?kind=${boot.kind}`);
         if (!types.ok) throw new Error("The node catalog could not be loaded.");
         const byType = Object.fromEntries(types.data.node_types.map((t) => [t.type, t]));
         useInfo.setState({ catalog: byType, conditionFields: types.data.condition_fields });
-        const draft = await loadDraft();
+        const draft = await loadDraft(pending);
         const local = readLocal(boot);
         if (local && canEdit) {
           const server = fromFlow(toFlow(draft).nodes, toFlow(draft).edges);
@@ -458,7 +467,9 @@ function Builder({ boot }) {
               </>
             )}
           </section>
-          <Panel api={api} readOnly={readOnly} nodeId={selected} />
+          <Suspense fallback={<aside className="panel" data-testid="node-panel-loading">Loading…</aside>}>
+            <Panel api={api} readOnly={readOnly} nodeId={selected} />
+          </Suspense>
         </div>
         {drawer === "versions" && (
           <VersionsDrawer
