@@ -16,7 +16,7 @@ TEST_BROKER_URL ?= $(or $(CELERY_BROKER_URL),redis://127.0.0.1:6379/0)
 # views with DEBUG off); tests/test_production_settings.py checks the production shape.
 EMBEDDED := DEBUG=$(or $(DEBUG),1)
 
-.PHONY: setup frontend run test lint format bench migrate seed worker beat web clean
+.PHONY: setup frontend run test lint format bench migrate seed worker beat web clean stop-db
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,8 +43,10 @@ migrate: setup
 seed: migrate
 	$(EMBEDDED) $(PY) manage.py seed_demo
 
-# Embedded defaults (unless DATABASE_URL / CELERY_BROKER_URL are set): an SQLite file and a
-# filesystem Celery broker under var/; web, and a worker with beat embedded, in one go.
+# Embedded defaults (unless DATABASE_URL / CELERY_BROKER_URL are set): a private PostgreSQL server
+# (started by the settings, data in var/postgres, unix socket only) and a filesystem Celery broker
+# under var/; web, and a worker with beat embedded, in one go. On the way out it stops the
+# processes, then the private server.
 run: seed
 	@echo ""
 	@echo "  App:       http://$(HOST):$(PORT)/app/   (log in as owner, editor or viewer)"
@@ -55,7 +57,9 @@ run: seed
 	@echo "  Merchant users: owner, editor, viewer / demo-password"
 	@echo "  API token: $(PY) manage.py create_api_token owner"
 	@echo ""
-	@trap 'kill 0' INT TERM EXIT; export $(EMBEDDED); \
+	@trap 'trap - INT TERM EXIT; kill $$(jobs -p) 2>/dev/null; wait; \
+	      [ -n "$$DATABASE_URL" ] || $(PY) -m config.embedded_postgres stop' INT TERM EXIT; \
+	export $(EMBEDDED); \
 	$(VENV)/bin/celery -A config worker -B -l info -Q default,ingest,segments,experiences,scheduled -c 2 & \
 	$(PY) manage.py runserver $(HOST):$(PORT) --noreload
 
@@ -85,5 +89,10 @@ bench: setup
 	$(EMBEDDED) DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) \
 		$(PY) -m bench $(BENCH_ARGS)
 
-clean:
+# Stop the embedded PostgreSQL server (make run does on its way out; a manage.py command run on
+# its own leaves it running for the next one).
+stop-db:
+	-$(PY) -m config.embedded_postgres stop
+
+clean: stop-db
 	rm -rf $(VENV) var frontend/node_modules frontend/dist

@@ -1,7 +1,8 @@
 """Assemble settings from the environment.
 
-With no environment at all the product runs on embedded defaults that need no server: an SQLite
-file and a Celery broker kept in files under ``var/`` (kombu's filesystem transport). Set
+With no environment at all the product runs on embedded defaults that need no server of yours: a
+private PostgreSQL server started under ``var/`` and a Celery broker kept in files there (kombu's
+filesystem transport). Set
 ``DATABASE_URL`` and ``CELERY_BROKER_URL`` to run on PostgreSQL and Redis (or RabbitMQ).
 """
 
@@ -112,19 +113,14 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------------------
-DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'db.sqlite3'}"
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
-    # SQLite has one writer at a time, and `make run` has three processes writing (web and two
-    # worker processes). A DEFERRED transaction that reads first (an ingest batch's claim) and then
-    # writes must upgrade its read lock, and when another process is writing SQLite refuses at once
-    # with "database is locked" instead of waiting (the busy timeout cannot help: waiting could
-    # deadlock). IMMEDIATE takes the write lock at BEGIN, where the timeout applies: transactions
-    # queue for up to 20 s instead of failing. On SQLite this queueing is also what stands in for
-    # FOR UPDATE SKIP LOCKED and the advisory locks of ingest: batches run one after the other.
-    DATABASES["default"].setdefault("OPTIONS", {}).update(timeout=20, transaction_mode="IMMEDIATE")
-USING_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+# A real server from DATABASE_URL; without it, the embedded default: a private PostgreSQL server
+# under VAR_DIR (config/embedded_postgres.py), started on first use. PostgreSQL either way.
+if os.environ.get("DATABASE_URL"):
+    DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=60)}
+else:
+    from config.embedded_postgres import database_settings
+
+    DATABASES = {"default": database_settings(VAR_DIR)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -7,8 +7,7 @@ segment still has the version the calculation started from: a newer rule edit ma
 way without writing. The incremental path evaluates every dynamic segment of a store for one
 customer in one query and applies the diff in one statement.
 
-The SQL is PostgreSQL's. On SQLite (the embedded local default) a calculation fails with a clear
-error and incremental evaluation is skipped; static segments work everywhere.
+The SQL is PostgreSQL's, the only database the product runs on (the embedded default included).
 """
 
 from __future__ import annotations
@@ -30,11 +29,6 @@ from .rules import RuleError, compile_rule, context_for, referenced_segments, va
 from .rules.ast import Node
 
 logger = logging.getLogger(__name__)
-
-NEEDS_POSTGRES = (
-    "Rule-based segments are computed with PostgreSQL; this database is {vendor}. "
-    "Set DATABASE_URL to a PostgreSQL database to compute them."
-)
 
 
 def chunk_size() -> int:
@@ -132,8 +126,6 @@ def run_calculation(calculation_id: int) -> SegmentCalculation:
     segment, store = calculation.segment, calculation.store
     if segment.version != calculation.version:
         return _give_way(calculation)
-    if connection.vendor != "postgresql":
-        return _fail(calculation, NEEDS_POSTGRES.format(vendor=connection.vendor))
     try:
         rule_sql, rule_params = compile_rule(_parsed(segment.rule), context_for(store))
     except RuleError as exc:
@@ -346,9 +338,6 @@ def evaluate_customers(
     """
     causes = dict(customers)
     results = {customer_id: Evaluation([], []) for customer_id in causes}
-    if connection.vendor != "postgresql":
-        logger.info("Incremental segment evaluation skipped: it needs PostgreSQL")
-        return results
     segments = list(
         Segment.objects.filter(store_id=store_id).values_list(
             "id", "name", "kind", "rule", "store__timezone"

@@ -77,10 +77,9 @@ def record_delivery(delivery: Delivery, payload: object) -> int | None:
             envelope.customer_key,
             envelope.occurred_at or delivery.triggered_at,
         )
-    cast = "%s::jsonb" if connection.vendor == "postgresql" else "%s"
     with connection.cursor() as cursor:
         cursor.execute(
-            _INSERT.format(payload=cast),
+            _INSERT.format(payload="%s::jsonb"),
             [
                 delivery.store_id,
                 delivery.source,
@@ -244,11 +243,10 @@ class _Claimed:
 def process_batch(limit: int | None = None) -> int:
     """Claim up to ``limit`` pending events, apply them and announce; return how many."""
     limit = limit or settings.INGEST_BATCH_SIZE
-    postgres = connection.vendor == "postgresql"
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute(
-                _CLAIM.format(lock="FOR UPDATE SKIP LOCKED" if postgres else ""),
+                _CLAIM.format(lock="FOR UPDATE SKIP LOCKED"),
                 [timezone.now(), limit],
             )
             rows = [_Claimed(*row) for row in cursor.fetchall()]
@@ -260,8 +258,7 @@ def process_batch(limit: int | None = None) -> int:
             if isinstance(row.payload, str):
                 row.payload = json.loads(row.payload)
         rows.sort(key=_Claimed.sort_key)
-        if postgres:
-            _lock_customers(rows)
+        _lock_customers(rows)
         if settings.INGEST_TEST_PAUSE_SECONDS:
             time.sleep(settings.INGEST_TEST_PAUSE_SECONDS)  # lets tests kill a worker mid-task
         try:
