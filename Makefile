@@ -16,7 +16,7 @@ TEST_BROKER_URL ?= $(or $(CELERY_BROKER_URL),redis://127.0.0.1:6379/0)
 # views with DEBUG off); tests/test_production_settings.py checks the production shape.
 EMBEDDED := DEBUG=$(or $(DEBUG),1)
 
-.PHONY: setup frontend run test lint format bench migrate seed worker beat web clean stop-db
+.PHONY: setup frontend run test lint format bench migrate seed worker beat web clean stop-db stack
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -59,12 +59,32 @@ run: seed
 	@echo ""
 	@trap 'trap - INT TERM EXIT; kill $$(jobs -p) 2>/dev/null; wait; \
 	      [ -n "$$DATABASE_URL" ] || $(PY) -m config.embedded_postgres stop' INT TERM EXIT; \
-	export $(EMBEDDED); \
+	export $(EMBEDDED); rm -rf var/prometheus; \
 	$(VENV)/bin/celery -A config worker -B -l info -Q default,ingest,segments,experiences,scheduled -c 2 & \
 	$(PY) manage.py runserver $(HOST):$(PORT) --noreload
 
+# The production shape on this machine: the Procfile's processes (gunicorn, a Celery worker per
+# queue, one beat) under honcho, on PostgreSQL and Redis from the environment (the local ones by
+# default), DEBUG off, static files collected and served by whitenoise, metrics from every
+# process summed through PROMETHEUS_MULTIPROC_DIR (emptied at each start).
+STACK_DATABASE_URL ?= $(or $(DATABASE_URL),postgres://postgres@127.0.0.1:5432/subexp)
+STACK_BROKER_URL ?= $(or $(CELERY_BROKER_URL),redis://127.0.0.1:6379/0)
+STACK_ENV = DEBUG=$(or $(DEBUG),0) SECRET_KEY=$(or $(SECRET_KEY),stack-local-key-set-SECRET_KEY) \
+	SECURE_SSL_REDIRECT=$(or $(SECURE_SSL_REDIRECT),0) SESSION_COOKIE_SECURE=0 CSRF_COOKIE_SECURE=0 \
+	DATABASE_URL=$(STACK_DATABASE_URL) CELERY_BROKER_URL=$(STACK_BROKER_URL) \
+	PROMETHEUS_MULTIPROC_DIR=$(or $(PROMETHEUS_MULTIPROC_DIR),$(CURDIR)/var/prometheus) \
+	WEB_BIND=$(HOST):$(PORT) PATH=$(CURDIR)/$(VENV)/bin:$$PATH
+
+stack: setup
+	$(STACK_ENV) $(PY) -m config.ensure_database
+	$(STACK_ENV) $(PY) manage.py migrate --noinput
+	$(STACK_ENV) $(PY) manage.py collectstatic --noinput -v0
+	rm -rf $(or $(PROMETHEUS_MULTIPROC_DIR),var/prometheus)
+	@echo "  Stack: http://$(HOST):$(PORT)/app/   health /healthz, /readyz   metrics /metrics"
+	$(STACK_ENV) $(VENV)/bin/honcho start -f Procfile
+
 web: setup
-	$(VENV)/bin/gunicorn config.wsgi -b $(HOST):$(PORT) -w 2
+	$(VENV)/bin/gunicorn config.wsgi -c config/gunicorn.conf.py -b $(HOST):$(PORT) -w 2
 
 worker: setup
 	$(VENV)/bin/celery -A config worker -l info -Q default,ingest,segments,experiences,scheduled
@@ -73,6 +93,7 @@ beat: setup
 	$(VENV)/bin/celery -A config beat -l info
 
 test: setup
+	rm -rf var/prometheus
 	$(EMBEDDED) DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m config.ensure_database
 	$(EMBEDDED) DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) \
 		$(PY) -m pytest -q $(PYTEST_ARGS)

@@ -46,7 +46,7 @@ SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
 # Webhooks and the health check are answered over plain HTTP inside a cluster too.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS") or (0 if DEBUG else 31536000))
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
 # Only makes the site eligible for browsers' preload lists; submitting it is a separate step.
@@ -80,10 +80,13 @@ INSTALLED_APPS = [
     "segments",
     "rewards",
     "experiences",
+    "ops",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files from gunicorn itself (compressed, cached), no separate file server needed.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -134,6 +137,12 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+# whitenoise serves STATIC_ROOT (`collectstatic`, which `make stack` runs) with gzip/brotli copies;
+# no manifest, so pages render before collectstatic has run (tests, runserver).
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
 STATICFILES_DIRS = [d for d in [BASE_DIR / "frontend" / "dist"] if d.exists()]
 LOGIN_URL = "/admin/login/"
 # The merchant app's own login page (segments.web.merchant_view sends signed-out merchants there).
@@ -326,5 +335,15 @@ LOGGING = {
 }
 
 VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+# --- Metrics ------------------------------------------------------------------------------
+# Every process (gunicorn workers, Celery pool processes) writes its counters to files here and
+# /metrics sums them (ops/metrics.py). Set in the environment so the processes started from this
+# one inherit it; it must be set before prometheus_client is imported, which settings are.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(VAR_DIR / "prometheus"))
+Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
+# Who reads /metrics: with a token, whoever sends `Authorization: Bearer <token>`; without one,
+# the loopback addresses only.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     (VAR_DIR / "broker" / "processed").mkdir(parents=True, exist_ok=True)

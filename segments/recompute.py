@@ -22,6 +22,8 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from config.metrics import RECOMPUTE_SECONDS
+
 from . import domain
 from .actions import enqueue, queue_announcement, request_recompute, segment_tables
 from .models import JobStatus, Segment, SegmentCalculation, SegmentHistory, Store
@@ -189,6 +191,10 @@ def run_calculation(calculation_id: int) -> SegmentCalculation:
             rows_done=total,
         )
     calculation.refresh_from_db()
+    if calculation.started_at and calculation.finished_at:
+        RECOMPUTE_SECONDS.labels(outcome=calculation.status).observe(
+            (calculation.finished_at - calculation.started_at).total_seconds()
+        )
     return calculation
 
 

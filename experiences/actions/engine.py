@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from config.metrics import RUNS_STARTED, count_after_commit
 from segments import domain
 from segments.domain import DomainEvent
 from segments.models import Customer
@@ -298,6 +299,9 @@ def start_runs(entries: list[TriggerIndex], customer: Customer, event: DomainEve
                     )
                 )
             Run.objects.bulk_create(runs)
+            for status in {run.status for run in runs}:
+                started = sum(1 for run in runs if run.status == status)
+                count_after_commit(RUNS_STARTED, started, status=status)
             return [r.pk for r in runs if r.status == Run.Status.RUNNING]
     except IntegrityError:
         # Another worker started them first: the constraint decided; walk what it started.

@@ -17,6 +17,7 @@ from typing import Any
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
+from config.metrics import STEPS, count_after_commit
 from segments.domain import DomainEvent
 
 from ..context import EvaluationContext
@@ -110,10 +111,14 @@ def walk(run_id: int, ctx: EvaluationContext) -> str:
                 try:
                     outcome = _execute(run, node, graph.configs[node.pk], step, ctx, event, now)
                 except NodeFailed as failure:
+                    count_after_commit(STEPS, node_type=node.type, outcome="failed")
                     _fail(run, step, node, failure, now)
                     steps.append(step)
                     break
                 step.result, step.branch = outcome.result, outcome.branch
+                count_after_commit(
+                    STEPS, node_type=node.type, outcome="waiting" if outcome.waits else "done"
+                )
                 if outcome.waits:
                     step.status = RunStep.Status.WAITING
                     step.due_at, step.wait_for = outcome.wait_until, outcome.wait_for

@@ -26,6 +26,8 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from config.metrics import EVENTS, count_after_commit
+
 from .. import domain
 from ..figures import refresh_customer_figures
 from ..models import InboundEvent
@@ -312,6 +314,9 @@ def _apply_all(rows: list[_Claimed]) -> None:
     batch.flush()
     refresh_customer_figures(touched)
     now = timezone.now()
+    for source in {row.source for row in rows}:
+        done = sum(1 for row in rows if row.source == source)
+        count_after_commit(EVENTS, done, source=source, result="processed")
     InboundEvent.objects.filter(pk__in=[row.id for row in rows]).update(
         status=InboundEvent.Status.PROCESSED,
         processed_at=now,
@@ -331,7 +336,8 @@ def _apply_one(row: _Claimed) -> None:
         # is charged; the whole task is retried and the events stay ``received`` meanwhile.
         raise
     except Exception as exc:  # noqa: BLE001 - recorded on the event, retried with backoff
-        record_failure(row.id, row.attempts + 1, exc)
+        if record_failure(row.id, row.attempts + 1, exc):
+            count_after_commit(EVENTS, source=row.source, result="failed")
 
 
 def _plus_one():
@@ -346,8 +352,11 @@ def retry_delay(attempt: int) -> float:
     return random.uniform(ceiling / 2, ceiling)
 
 
-def record_failure(event_id: int, attempts: int, exc: BaseException) -> None:
-    """Keep the error; schedule a retry, or mark the event ``failed`` after the last attempt."""
+def record_failure(event_id: int, attempts: int, exc: BaseException) -> bool:
+    """Keep the error; schedule a retry, or mark the event ``failed`` after the last attempt.
+
+    Return whether the event is now ``failed`` (no attempt left).
+    """
     kind = "" if isinstance(exc, ProcessingError | PayloadError) else f"{type(exc).__name__}: "
     message = f"{kind}{exc}"[:4000]
     final = attempts >= settings.INGEST_MAX_ATTEMPTS
@@ -361,6 +370,7 @@ def record_failure(event_id: int, attempts: int, exc: BaseException) -> None:
     )
     log = logger.error if final else logger.warning
     log("Inbound event %s attempt %s failed: %s", event_id, attempts, message)
+    return final
 
 
 # --- the outbox sweep and replays ------------------------------------------------------------
