@@ -12,6 +12,8 @@ from pathlib import Path
 import dj_database_url
 from celery.schedules import crontab  # noqa: F401  (kept for schedules written as crontab)
 
+from config.logs import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
 
@@ -326,13 +328,12 @@ SEGMENT_RECOMPUTE_STUCK_SECONDS = int(os.environ.get("SEGMENT_RECOMPUTE_STUCK_SE
 EXPERIENCES_MAX_CHAIN_DEPTH = int(os.environ.get("EXPERIENCES_MAX_CHAIN_DEPTH", "5"))
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
-}
+# Logs: JSON lines with store, event and run ids (config/logs.py), or plain text for a terminal.
+# Celery workers use this configuration too (config/celery.py) instead of their own.
+LOG_FORMAT = os.environ.get("LOG_FORMAT") or ("text" if DEBUG else "json")
+if LOG_FORMAT not in {"json", "text"}:
+    raise RuntimeError(f"LOG_FORMAT must be json or text, not {LOG_FORMAT!r}.")
+LOGGING = logging_config(fmt=LOG_FORMAT, level=os.environ.get("LOG_LEVEL", "INFO"))
 
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from config.logs import log_context
 from config.metrics import RUNS_STARTED, count_after_commit
 from segments import domain
 from segments.domain import DomainEvent
@@ -181,8 +182,13 @@ def process_event(event: DomainEvent, prefetched: Prefetched | None = None) -> l
     """Handle one domain event for its customer; return the ids of the runs it started or moved.
 
     Safe to repeat: a second delivery of the same event starts nothing new and only continues
-    runs the first delivery left unfinished.
+    runs the first delivery left unfinished. Every line logged meanwhile names the event.
     """
+    with log_context(store_id=event.store_id, event_id=event.key, chain=event.chain_origin):
+        return _process_event(event, prefetched)
+
+
+def _process_event(event: DomainEvent, prefetched: Prefetched | None) -> list[int]:
     if not event.customer_id:
         return []
     fresh = False

@@ -17,6 +17,7 @@ from typing import Any
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
+from config.logs import bind, log_context
 from config.metrics import STEPS, count_after_commit
 from segments.domain import DomainEvent
 
@@ -72,6 +73,11 @@ class NodeFailed(Exception):
 
 def walk(run_id: int, ctx: EvaluationContext) -> str:
     """Execute the run's nodes until it waits, ends or fails; return its status."""
+    with log_context(run_id=run_id):
+        return _walk(run_id, ctx)
+
+
+def _walk(run_id: int, ctx: EvaluationContext) -> str:
     deliveries: list[int] = []
     with transaction.atomic():
         run = (
@@ -82,6 +88,7 @@ def walk(run_id: int, ctx: EvaluationContext) -> str:
         )
         if run is None:
             return "missing"
+        bind(store_id=run.store_id, event_id=run.trigger_event_key)
         if run.status != Run.Status.RUNNING:
             return run.status
         graph = graph_for(run.version_id)

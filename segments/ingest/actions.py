@@ -26,6 +26,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from config.logs import log_context
 from config.metrics import EVENTS, count_after_commit
 
 from .. import domain
@@ -299,7 +300,8 @@ def _apply_all(rows: list[_Claimed]) -> None:
     for row, topic, obj in items:
         if topic is None:
             continue
-        applied = apply_event(row.store_id, topic, obj, batch)
+        with log_context(store_id=row.store_id, event_id=f"inbound:{row.id}"):
+            applied = apply_event(row.store_id, topic, obj, batch)
         touched.append(applied.customer_id)
         for n, (name, data) in enumerate(applied.announcements):
             events.append(
@@ -328,6 +330,11 @@ def _apply_all(rows: list[_Claimed]) -> None:
 
 
 def _apply_one(row: _Claimed) -> None:
+    with log_context(store_id=row.store_id, event_id=f"inbound:{row.id}"):
+        _apply_one_logged(row)
+
+
+def _apply_one_logged(row: _Claimed) -> None:
     try:
         with transaction.atomic():
             _apply_all([row])
