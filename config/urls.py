@@ -11,6 +11,7 @@ import rewards.api
 import segments.api
 from ops.health import healthz, readyz
 from ops.metrics import metrics
+from ops.views import operations
 from rewards.views import offer_page
 from segments.api.commerce import StoreListView
 from segments.webhooks import recharge_webhook, shopify_webhook
@@ -26,6 +27,7 @@ urlpatterns = [
     # The merchant app: each app owns its pages (segments: login, segments, customers).
     path("app/", include("segments.app_urls")),
     path("app/", include("experiences.app_urls")),
+    path("admin/operations/", admin.site.admin_view(operations), name="admin-operations"),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),

@@ -71,6 +71,17 @@ def failed_events(limit: int = 50):
     )
 
 
+def waits_due(limit: int = 20):
+    """Return waiting steps past their due time, oldest first (the beat sweep resumes them)."""
+    from django.utils import timezone
+
+    return (
+        RunStep.objects.filter(status=RunStep.Status.WAITING, due_at__lte=timezone.now())
+        .select_related("run__experience", "run__store", "node")
+        .order_by("due_at")[:limit]
+    )
+
+
 def stuck_calculations(limit: int = 50):
     """Return recomputes that stopped moving (the sweep fails and restarts them)."""
     from django.db.models import Q
