@@ -92,10 +92,14 @@ worker: setup
 beat: setup
 	$(VENV)/bin/celery -A config beat -l info
 
+# The suite's metrics files (its own web and worker processes) live apart from make run's.
+TEST_METRICS_DIR := $(CURDIR)/var/prometheus-test
+
 test: setup
-	rm -rf var/prometheus
+	rm -rf $(TEST_METRICS_DIR)
 	$(EMBEDDED) DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m config.ensure_database
 	$(EMBEDDED) DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) \
+		PROMETHEUS_MULTIPROC_DIR=$(TEST_METRICS_DIR) \
 		$(PY) -m pytest -q $(PYTEST_ARGS)
 
 lint: setup

@@ -13,6 +13,8 @@ by SQL at scrape time.
 
 from __future__ import annotations
 
+import logging
+
 from django.db import transaction
 from prometheus_client import Counter, Histogram
 
@@ -40,12 +42,34 @@ RECOMPUTE_SECONDS = Histogram(
     ["outcome"],
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600),
 )
+logger = logging.getLogger(__name__)
+
 GRANTS = Counter(
     "subexp_grants_total", "Reward grants written, by kind and status", ["kind", "status"]
 )
 
 
+def count(counter, amount: float = 1, **labels) -> None:
+    """Add ``amount`` to ``counter`` now; a metrics failure is logged, never raised.
+
+    Counting must not fail the work it counts: in multiprocess mode a first sample opens a file
+    in ``PROMETHEUS_MULTIPROC_DIR``, which may have been removed under a running process.
+    """
+    try:
+        counter.labels(**labels).inc(amount)
+    except Exception as exc:  # noqa: BLE001
+        logger.warning("Metric %s not counted: %s", counter._name, exc)
+
+
+def observe(histogram, value: float, **labels) -> None:
+    """Record ``value`` in ``histogram``; a metrics failure is logged, never raised."""
+    try:
+        histogram.labels(**labels).observe(value)
+    except Exception as exc:  # noqa: BLE001
+        logger.warning("Metric %s not observed: %s", histogram._name, exc)
+
+
 def count_after_commit(counter, amount: float = 1, **labels) -> None:
     """Add ``amount`` to ``counter`` once the current transaction commits (at once outside one)."""
     if amount:
-        transaction.on_commit(lambda: counter.labels(**labels).inc(amount))
+        transaction.on_commit(lambda: count(counter, amount, **labels))

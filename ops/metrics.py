@@ -78,7 +78,10 @@ def metrics(request):
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
 
-        multiprocess.MultiProcessCollector(registry)
+        try:
+            multiprocess.MultiProcessCollector(registry)
+        except ValueError as exc:  # the directory is gone: say so rather than fail
+            return JsonResponse({"detail": f"Metrics unavailable: {exc}"}, status=503)
     else:
         registry.register(_ThisProcess())
     registry.register(BacklogCollector())

@@ -22,7 +22,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from config.metrics import RECOMPUTE_SECONDS
+from config.metrics import RECOMPUTE_SECONDS, observe
 
 from . import domain
 from .actions import enqueue, queue_announcement, request_recompute, segment_tables
@@ -192,9 +192,8 @@ def run_calculation(calculation_id: int) -> SegmentCalculation:
         )
     calculation.refresh_from_db()
     if calculation.started_at and calculation.finished_at:
-        RECOMPUTE_SECONDS.labels(outcome=calculation.status).observe(
-            (calculation.finished_at - calculation.started_at).total_seconds()
-        )
+        seconds = (calculation.finished_at - calculation.started_at).total_seconds()
+        observe(RECOMPUTE_SECONDS, seconds, outcome=calculation.status)
     return calculation
 
 

@@ -17,7 +17,7 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from config.metrics import WEBHOOKS
+from config.metrics import WEBHOOKS, count
 
 from .ingest.actions import Delivery, record_delivery
 from .ingest.signatures import SignatureError, verify_recharge, verify_shopify
@@ -127,11 +127,12 @@ _RESULTS = {
 def _handle(request: HttpRequest, receive, source: str) -> HttpResponse:
     response = _answer_delivery(request, receive)
     topic = _header(request, f"X-{source.title()}-Topic")
-    WEBHOOKS.labels(
+    count(
+        WEBHOOKS,
         source=source,
         topic=topic if topic_for(source, topic) is not None else "other",
         result=_RESULTS.get(response.status_code, str(response.status_code)),
-    ).inc()
+    )
     return response
 
 
