@@ -16,7 +16,7 @@ TEST_BROKER_URL ?= $(or $(CELERY_BROKER_URL),redis://127.0.0.1:6379/0)
 # views with DEBUG off); tests/test_production_settings.py checks the production shape.
 EMBEDDED := DEBUG=$(or $(DEBUG),1)
 
-.PHONY: setup frontend run test lint format bench migrate seed worker beat web clean stop-db stack
+.PHONY: setup frontend run test lint format bench migrate seed worker beat web clean stop-db stack chaos
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -101,6 +101,14 @@ test: setup
 	$(EMBEDDED) DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) \
 		PROMETHEUS_MULTIPROC_DIR=$(TEST_METRICS_DIR) \
 		$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# Faults under load (ops/chaos.py): private redis-server, gunicorn and worker on loopback, a
+# database of its own (dropped and created); SIGKILL of the worker, a broker outage, duplicate
+# and late webhooks; then SQL checks. CHAOS_ARGS="--short" is CI's version (about a minute).
+CHAOS_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/subexp_chaos
+
+chaos: setup
+	CHAOS_DATABASE_URL=$(CHAOS_DATABASE_URL) $(PY) -m ops.chaos $(CHAOS_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -56,10 +56,16 @@ ping.delay("through-the-filesystem-broker")
 """
 
 
-@pytest.fixture
-def embedded_env(tmp_path):
+@pytest.fixture(scope="module")
+def embedded_var(tmp_path_factory):
+    return tmp_path_factory.mktemp("embedded") / "var"
+
+
+@pytest.fixture(scope="module")
+def embedded_env(embedded_var):
+    """One embedded product for the module: its server is started and migrated once."""
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CELERY_BROKER_URL"}}
-    env.update(VAR_DIR=str(tmp_path / "var"), DJANGO_SETTINGS_MODULE="config.settings")
+    env.update(VAR_DIR=str(embedded_var), DJANGO_SETTINGS_MODULE="config.settings")
     env.pop("CELERY_TASK_ALWAYS_EAGER", None)
     yield env
     # the private server outlives the commands that started it: stop it, as `make run` does
@@ -115,7 +121,9 @@ def _wait_ready(worker: subprocess.Popen, log: Path, timeout: float = 30) -> Non
         time.sleep(0.1)
 
 
-def test_product_runs_on_embedded_postgres_and_the_filesystem_broker(embedded_env, tmp_path):
+def test_product_runs_on_embedded_postgres_and_the_filesystem_broker(
+    embedded_env, embedded_var, tmp_path
+):
     # given an environment with no database or broker server configured
     # when it migrates, seeds and checks
     _run(embedded_env, "manage.py", "migrate", "--noinput", "-v0")
@@ -123,7 +131,7 @@ def test_product_runs_on_embedded_postgres_and_the_filesystem_broker(embedded_en
     _run(embedded_env, "manage.py", "check")
     # then the server's data lives under VAR_DIR and the app answers from it
     assert "20 customers added" in seeded
-    assert (tmp_path / "var" / "postgres" / "PG_VERSION").exists()
+    assert (embedded_var / "postgres" / "PG_VERSION").exists()
     assert "answers-ok" in _run(embedded_env, "-c", CLIENT_SCRIPT)
 
     # and a worker started in that environment processes a task sent through the file broker
