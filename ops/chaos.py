@@ -198,7 +198,7 @@ def _wait_drained(store_id: int, broker_url: str, timeout: float) -> float | Non
     started = time.monotonic()
     quiet_since = None
     while time.monotonic() - started < timeout:
-        if _drained(store_id, broker_url):
+        if _asking(lambda: _drained(store_id, broker_url), default=False):
             quiet_since = quiet_since or time.monotonic()
             if time.monotonic() - quiet_since >= 3:
                 return quiet_since - started
@@ -208,13 +208,25 @@ def _wait_drained(store_id: int, broker_url: str, timeout: float) -> float | Non
     return None
 
 
+def _asking(question, default=None):
+    """Ask the database; a connection cut by a restart is dropped and the answer is ``default``."""
+    from django.db import DatabaseError, InterfaceError, connections
+
+    try:
+        return question()
+    except (DatabaseError, InterfaceError):
+        connections.close_all()
+        return default
+
+
 def _lag_recovered(timeout: float, below: float = 5.0) -> float | None:
     """Seconds until the oldest waiting event is younger than ``below`` (the lag is back)."""
     from ops.queries import backlog
 
     started = time.monotonic()
     while time.monotonic() - started < timeout:
-        if backlog().oldest_received_seconds < below:
+        lag = _asking(lambda: backlog().oldest_received_seconds, default=float("inf"))
+        if lag < below:
             return time.monotonic() - started
         time.sleep(0.5)
     return None
@@ -323,6 +335,35 @@ def _faults(args, worker, redis_server, started, load_started, drains) -> None:
     redis_server.start()
     print(f"{time.monotonic() - started:6.1f}s broker started again")
     drains["broker down"] = _lag_recovered(args.seconds + 60)
+    if args.database_url:
+        return  # a shared server is not ours to restart
+
+    # fault 3: PostgreSQL stops (fast shutdown: connections cut) and starts again
+    from config.embedded_postgres import ensure_running, stop
+
+    time.sleep(max(1.0, args.seconds * 0.75 - (time.monotonic() - load_started)))
+    stop(ROOT / "var" / "chaos")
+    print(f"{time.monotonic() - started:6.1f}s PostgreSQL stopped for {args.pg_down:.0f}s")
+    time.sleep(args.pg_down)
+    ensure_running((ROOT / "var" / "chaos" / "postgres").resolve())
+    print(f"{time.monotonic() - started:6.1f}s PostgreSQL started again")
+    drains["PostgreSQL down"] = _lag_recovered(args.seconds + 60)
+
+
+def _tune_embedded(run_dir: Path) -> None:
+    """Start the private server without waiting on the disk (a throwaway database: its stops
+    are clean shutdowns, so nothing written is lost; the faults are the product's, not disks')."""
+    import psycopg
+
+    from config.embedded_postgres import database_settings
+
+    db = database_settings(run_dir)
+    with psycopg.connect(
+        host=db["HOST"], port=db["PORT"], user=db["USER"], dbname=db["NAME"], autocommit=True
+    ) as conn:
+        for setting in ("fsync", "synchronous_commit", "full_page_writes"):
+            conn.execute(f"ALTER SYSTEM SET {setting} = off")
+        conn.execute("SELECT pg_reload_conf()")
 
 
 def _prepare_database(url: str) -> None:
@@ -354,15 +395,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-faults", action="store_true", help="the same load, no faults")
     parser.add_argument(
         "--database-url",
-        default=os.environ.get("CHAOS_DATABASE_URL")
-        or "postgres://postgres@127.0.0.1:5432/subexp_chaos",
-        help="a database of its own on a real server: it is dropped and created",
+        default=os.environ.get("CHAOS_DATABASE_URL") or "",
+        help="a database of its own on a real server (dropped and created); by default a private"
+        " embedded PostgreSQL under var/chaos, which the run also restarts",
     )
+    parser.add_argument("--pg-down", type=float, default=3, help="seconds PostgreSQL is down")
     args = parser.parse_args(argv)
     if args.short:
-        args.seconds, args.outage, args.customers = 25, 5, 150
+        args.seconds, args.outage, args.customers, args.pg_down = 25, 5, 150, 2
 
     run_dir = ROOT / "var" / "chaos"
+    from config.embedded_postgres import stop as stop_embedded
+
+    stop_embedded(run_dir)  # a server left by an interrupted run
     subprocess.run(["rm", "-rf", str(run_dir)], check=True)
     (run_dir / "prometheus").mkdir(parents=True)
     (run_dir / "redis").mkdir()
@@ -371,7 +416,6 @@ def main(argv: list[str] | None = None) -> int:
     web_port = _free_port()
     env = {
         **os.environ,
-        "DATABASE_URL": args.database_url,
         "CELERY_BROKER_URL": redis_server.url,
         "DEBUG": "1",
         "LOG_FORMAT": "text",
@@ -385,9 +429,17 @@ def main(argv: list[str] | None = None) -> int:
         "INGEST_SWEEP_GRACE_SECONDS": "5",
     }
     env.pop("CELERY_TASK_ALWAYS_EAGER", None)
+    if args.database_url:
+        env["DATABASE_URL"] = args.database_url
+    else:  # the embedded server under var/chaos, started by the settings
+        env.pop("DATABASE_URL", None)
+        os.environ.pop("DATABASE_URL", None)
     os.environ.update(env)
     try:
-        _prepare_database(args.database_url)
+        if args.database_url:
+            _prepare_database(args.database_url)
+        else:
+            _tune_embedded(run_dir)
         import django
 
         django.setup()
@@ -466,6 +518,11 @@ def main(argv: list[str] | None = None) -> int:
         worker.stop()
         web.stop()
         redis_server.stop()
+        if not args.database_url:
+            from django.db import connections
+
+            connections.close_all()
+            stop_embedded(run_dir)
     print(f"\nchaos: {'passed' if not failures else f'{failures} check(s) failed'}")
     return 1 if failures else 0
 

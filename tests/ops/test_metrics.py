@@ -106,3 +106,18 @@ def test_metrics_are_refused_off_loopback_unless_the_token_is_sent(settings):
     assert Client().get("/metrics").status_code == 403
     assert remote.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 403
     assert remote.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret-token").status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_metrics_failure_never_fails_the_webhook(store, monkeypatch, caplog):
+    # given metrics that cannot be written (their directory removed under the process)
+    from config import metrics
+
+    def broken(**labels):
+        raise FileNotFoundError("metrics directory removed")
+
+    monkeypatch.setattr(metrics.WEBHOOKS, "labels", broken)
+    # when a webhook arrives, then it is accepted all the same, and the failure is logged
+    payload = load("shopify_orders_create")
+    assert post_shopify(Client(), store, "orders/create", payload).status_code == 202
+    assert "not counted: metrics directory removed" in caplog.text
