@@ -276,7 +276,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     # The outbox of domain events: deliver those whose delivery after commit failed.
     "outbox-sweep": {
         "task": "scheduled.outbox_sweep",
-        "schedule": 30.0,
+        "schedule": float(os.environ.get("OUTBOX_SWEEP_SECONDS") or 30),
         "options": {"queue": "scheduled", "expires": 29},
     },
     # Resume waiting runs whose time has come; restart runs stranded by a lost worker.
@@ -309,6 +309,8 @@ INGEST_DRAIN_SECONDS = float(os.environ.get("INGEST_DRAIN_SECONDS") or 10)
 INGEST_MAX_ATTEMPTS = int(os.environ.get("INGEST_MAX_ATTEMPTS") or 5)
 INGEST_RETRY_BASE_SECONDS = float(os.environ.get("INGEST_RETRY_BASE_SECONDS") or 10)
 INGEST_RETRY_MAX_SECONDS = float(os.environ.get("INGEST_RETRY_MAX_SECONDS") or 600)
+# Outbox rows older than this and still unsent are delivered by the outbox sweep.
+OUTBOX_SWEEP_GRACE_SECONDS = float(os.environ.get("OUTBOX_SWEEP_GRACE_SECONDS") or 30)
 INGEST_SWEEP_GRACE_SECONDS = float(os.environ.get("INGEST_SWEEP_GRACE_SECONDS") or 30)
 INGEST_SWEEP_MAX_WAKES = int(os.environ.get("INGEST_SWEEP_MAX_WAKES") or 2)
 INGEST_WAKE_FLAG_SECONDS = int(os.environ.get("INGEST_WAKE_FLAG_SECONDS") or 20)

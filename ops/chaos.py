@@ -386,7 +386,7 @@ def _prepare_database(url: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ops.chaos", description=__doc__.split("\n")[0])
-    parser.add_argument("--short", action="store_true", help="the CI version: 25 s of load")
+    parser.add_argument("--short", action="store_true", help="the CI version: 20 s of load")
     parser.add_argument("--seconds", type=float, default=120, help="seconds of load")
     parser.add_argument("--rate", type=float, default=15, help="webhooks per second")
     parser.add_argument("--outage", type=float, default=30, help="seconds the broker is down")
@@ -402,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pg-down", type=float, default=3, help="seconds PostgreSQL is down")
     args = parser.parse_args(argv)
     if args.short:
-        args.seconds, args.outage, args.customers, args.pg_down = 25, 5, 150, 2
+        args.seconds, args.outage, args.customers, args.pg_down = 20, 5, 100, 2
 
     run_dir = ROOT / "var" / "chaos"
     from config.embedded_postgres import stop as stop_embedded
@@ -424,9 +424,12 @@ def main(argv: list[str] | None = None) -> int:
         "PYTHONUNBUFFERED": "1",
         "DJANGO_SETTINGS_MODULE": "config.settings",
         # a killed worker's unacknowledged tasks come back after 20 s, not an hour, and events
-        # left waiting are woken after 5 s: the faults' leftovers are picked up within the run
+        # and outbox rows left waiting are swept after 5 s: the faults' leftovers are picked up
+        # within the run
         "CELERY_VISIBILITY_TIMEOUT": "20",
         "INGEST_SWEEP_GRACE_SECONDS": "5",
+        "OUTBOX_SWEEP_SECONDS": "5",
+        "OUTBOX_SWEEP_GRACE_SECONDS": "5",
     }
     env.pop("CELERY_TASK_ALWAYS_EAGER", None)
     if args.database_url:
