@@ -16,7 +16,7 @@ TEST_BROKER_URL ?= $(or $(CELERY_BROKER_URL),redis://127.0.0.1:6379/0)
 # views with DEBUG off); tests/test_production_settings.py checks the production shape.
 EMBEDDED := DEBUG=$(or $(DEBUG),1)
 
-.PHONY: setup frontend run test lint format bench migrate seed worker beat web clean
+.PHONY: setup frontend run test lint format bench migrate seed worker beat web clean stop-db stack chaos
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,8 +43,10 @@ migrate: setup
 seed: migrate
 	$(EMBEDDED) $(PY) manage.py seed_demo
 
-# Embedded defaults (unless DATABASE_URL / CELERY_BROKER_URL are set): an SQLite file and a
-# filesystem Celery broker under var/; web, and a worker with beat embedded, in one go.
+# Embedded defaults (unless DATABASE_URL / CELERY_BROKER_URL are set): a private PostgreSQL server
+# (started by the settings, data in var/postgres, unix socket only) and a filesystem Celery broker
+# under var/; web, and a worker with beat embedded, in one go. On the way out it stops the
+# processes, then the private server.
 run: seed
 	@echo ""
 	@echo "  App:       http://$(HOST):$(PORT)/app/   (log in as owner, editor or viewer)"
@@ -55,12 +57,34 @@ run: seed
 	@echo "  Merchant users: owner, editor, viewer / demo-password"
 	@echo "  API token: $(PY) manage.py create_api_token owner"
 	@echo ""
-	@trap 'kill 0' INT TERM EXIT; export $(EMBEDDED); \
+	@trap 'trap - INT TERM EXIT; kill $$(jobs -p) 2>/dev/null; wait; \
+	      [ -n "$$DATABASE_URL" ] || $(PY) -m config.embedded_postgres stop' INT TERM EXIT; \
+	export $(EMBEDDED); rm -rf var/prometheus; \
 	$(VENV)/bin/celery -A config worker -B -l info -Q default,ingest,segments,experiences,scheduled -c 2 & \
 	$(PY) manage.py runserver $(HOST):$(PORT) --noreload
 
+# The production shape on this machine: the Procfile's processes (gunicorn, a Celery worker per
+# queue, one beat) under honcho, on PostgreSQL and Redis from the environment (the local ones by
+# default), DEBUG off, static files collected and served by whitenoise, metrics from every
+# process summed through PROMETHEUS_MULTIPROC_DIR (emptied at each start).
+STACK_DATABASE_URL ?= $(or $(DATABASE_URL),postgres://postgres@127.0.0.1:5432/subexp)
+STACK_BROKER_URL ?= $(or $(CELERY_BROKER_URL),redis://127.0.0.1:6379/0)
+STACK_ENV = DEBUG=$(or $(DEBUG),0) SECRET_KEY=$(or $(SECRET_KEY),stack-local-key-set-SECRET_KEY) \
+	SECURE_SSL_REDIRECT=$(or $(SECURE_SSL_REDIRECT),0) SESSION_COOKIE_SECURE=0 CSRF_COOKIE_SECURE=0 \
+	DATABASE_URL=$(STACK_DATABASE_URL) CELERY_BROKER_URL=$(STACK_BROKER_URL) \
+	PROMETHEUS_MULTIPROC_DIR=$(or $(PROMETHEUS_MULTIPROC_DIR),$(CURDIR)/var/prometheus) \
+	WEB_BIND=$(HOST):$(PORT) PATH=$(CURDIR)/$(VENV)/bin:$$PATH
+
+stack: setup
+	$(STACK_ENV) $(PY) -m config.ensure_database
+	$(STACK_ENV) $(PY) manage.py migrate --noinput
+	$(STACK_ENV) $(PY) manage.py collectstatic --noinput -v0
+	rm -rf $(or $(PROMETHEUS_MULTIPROC_DIR),var/prometheus)
+	@echo "  Stack: http://$(HOST):$(PORT)/app/   health /healthz, /readyz   metrics /metrics"
+	$(STACK_ENV) $(VENV)/bin/honcho start -f Procfile
+
 web: setup
-	$(VENV)/bin/gunicorn config.wsgi -b $(HOST):$(PORT) -w 2
+	$(VENV)/bin/gunicorn config.wsgi -c config/gunicorn.conf.py -b $(HOST):$(PORT) -w 2
 
 worker: setup
 	$(VENV)/bin/celery -A config worker -l info -Q default,ingest,segments,experiences,scheduled
@@ -68,10 +92,22 @@ worker: setup
 beat: setup
 	$(VENV)/bin/celery -A config beat -l info
 
+# The suite's metrics files (its own web and worker processes) live apart from make run's.
+TEST_METRICS_DIR := $(CURDIR)/var/prometheus-test
+
 test: setup
+	rm -rf $(TEST_METRICS_DIR)
 	$(EMBEDDED) DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m config.ensure_database
 	$(EMBEDDED) DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) \
+		PROMETHEUS_MULTIPROC_DIR=$(TEST_METRICS_DIR) \
 		$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# Faults under load (ops/chaos.py): a private redis-server, embedded PostgreSQL, gunicorn and
+# worker on loopback; SIGKILL of the worker, a broker outage, a PostgreSQL restart, duplicate and
+# late webhooks; then SQL checks. CHAOS_ARGS="--short" is CI's version (about a minute);
+# CHAOS_DATABASE_URL=postgres://... runs on a real server instead (no restart of it).
+chaos: setup
+	$(PY) -m ops.chaos $(CHAOS_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .
@@ -85,5 +121,10 @@ bench: setup
 	$(EMBEDDED) DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) \
 		$(PY) -m bench $(BENCH_ARGS)
 
-clean:
+# Stop the embedded PostgreSQL server (make run does on its way out; a manage.py command run on
+# its own leaves it running for the next one).
+stop-db:
+	-$(PY) -m config.embedded_postgres stop
+
+clean: stop-db
 	rm -rf $(VENV) var frontend/node_modules frontend/dist

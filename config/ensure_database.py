@@ -2,7 +2,8 @@
 
 ``make test`` runs this first so a fresh machine needs nothing but a running server: the tests
 themselves use ``test_<name>``, which pytest-django creates, but the development database is
-handy for ``migrate`` and ``seed_demo``. Other databases (SQLite) need nothing.
+handy for ``migrate`` and ``seed_demo``. Without DATABASE_URL (the embedded server) it does
+nothing: config/embedded_postgres.py creates its database itself.
 """
 
 import os

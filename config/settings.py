@@ -1,7 +1,8 @@
 """Assemble settings from the environment.
 
-With no environment at all the product runs on embedded defaults that need no server: an SQLite
-file and a Celery broker kept in files under ``var/`` (kombu's filesystem transport). Set
+With no environment at all the product runs on embedded defaults that need no server of yours: a
+private PostgreSQL server started under ``var/`` and a Celery broker kept in files there (kombu's
+filesystem transport). Set
 ``DATABASE_URL`` and ``CELERY_BROKER_URL`` to run on PostgreSQL and Redis (or RabbitMQ).
 """
 
@@ -10,6 +11,8 @@ from pathlib import Path
 
 import dj_database_url
 from celery.schedules import crontab  # noqa: F401  (kept for schedules written as crontab)
+
+from config.logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
@@ -45,7 +48,7 @@ SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
 # Webhooks and the health check are answered over plain HTTP inside a cluster too.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS") or (0 if DEBUG else 31536000))
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
 # Only makes the site eligible for browsers' preload lists; submitting it is a separate step.
@@ -79,10 +82,13 @@ INSTALLED_APPS = [
     "segments",
     "rewards",
     "experiences",
+    "ops",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files from gunicorn itself (compressed, cached), no separate file server needed.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -113,19 +119,14 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------------------
-DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'db.sqlite3'}"
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
-    # SQLite has one writer at a time, and `make run` has three processes writing (web and two
-    # worker processes). A DEFERRED transaction that reads first (an ingest batch's claim) and then
-    # writes must upgrade its read lock, and when another process is writing SQLite refuses at once
-    # with "database is locked" instead of waiting (the busy timeout cannot help: waiting could
-    # deadlock). IMMEDIATE takes the write lock at BEGIN, where the timeout applies: transactions
-    # queue for up to 20 s instead of failing. On SQLite this queueing is also what stands in for
-    # FOR UPDATE SKIP LOCKED and the advisory locks of ingest: batches run one after the other.
-    DATABASES["default"].setdefault("OPTIONS", {}).update(timeout=20, transaction_mode="IMMEDIATE")
-USING_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+# A real server from DATABASE_URL; without it, the embedded default: a private PostgreSQL server
+# under VAR_DIR (config/embedded_postgres.py), started on first use. PostgreSQL either way.
+if os.environ.get("DATABASE_URL"):
+    DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=60)}
+else:
+    from config.embedded_postgres import database_settings
+
+    DATABASES = {"default": database_settings(VAR_DIR)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -139,6 +140,12 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+# whitenoise serves STATIC_ROOT (`collectstatic`, which `make stack` runs) with gzip/brotli copies;
+# no manifest, so pages render before collectstatic has run (tests, runserver).
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
 STATICFILES_DIRS = [d for d in [BASE_DIR / "frontend" / "dist"] if d.exists()]
 LOGIN_URL = "/admin/login/"
 # The merchant app's own login page (segments.web.merchant_view sends signed-out merchants there).
@@ -270,7 +277,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     # The outbox of domain events: deliver those whose delivery after commit failed.
     "outbox-sweep": {
         "task": "scheduled.outbox_sweep",
-        "schedule": 30.0,
+        "schedule": float(os.environ.get("OUTBOX_SWEEP_SECONDS") or 30),
         "options": {"queue": "scheduled", "expires": 29},
     },
     # Resume waiting runs whose time has come; restart runs stranded by a lost worker.
@@ -303,6 +310,8 @@ INGEST_DRAIN_SECONDS = float(os.environ.get("INGEST_DRAIN_SECONDS") or 10)
 INGEST_MAX_ATTEMPTS = int(os.environ.get("INGEST_MAX_ATTEMPTS") or 5)
 INGEST_RETRY_BASE_SECONDS = float(os.environ.get("INGEST_RETRY_BASE_SECONDS") or 10)
 INGEST_RETRY_MAX_SECONDS = float(os.environ.get("INGEST_RETRY_MAX_SECONDS") or 600)
+# Outbox rows older than this and still unsent are delivered by the outbox sweep.
+OUTBOX_SWEEP_GRACE_SECONDS = float(os.environ.get("OUTBOX_SWEEP_GRACE_SECONDS") or 30)
 INGEST_SWEEP_GRACE_SECONDS = float(os.environ.get("INGEST_SWEEP_GRACE_SECONDS") or 30)
 INGEST_SWEEP_MAX_WAKES = int(os.environ.get("INGEST_SWEEP_MAX_WAKES") or 2)
 INGEST_WAKE_FLAG_SECONDS = int(os.environ.get("INGEST_WAKE_FLAG_SECONDS") or 20)
@@ -322,14 +331,23 @@ SEGMENT_RECOMPUTE_STUCK_SECONDS = int(os.environ.get("SEGMENT_RECOMPUTE_STUCK_SE
 EXPERIENCES_MAX_CHAIN_DEPTH = int(os.environ.get("EXPERIENCES_MAX_CHAIN_DEPTH", "5"))
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
-}
+# Logs: JSON lines with store, event and run ids (config/logs.py), or plain text for a terminal.
+# Celery workers use this configuration too (config/celery.py) instead of their own.
+LOG_FORMAT = os.environ.get("LOG_FORMAT") or ("text" if DEBUG else "json")
+if LOG_FORMAT not in {"json", "text"}:
+    raise RuntimeError(f"LOG_FORMAT must be json or text, not {LOG_FORMAT!r}.")
+LOGGING = logging_config(fmt=LOG_FORMAT, level=os.environ.get("LOG_LEVEL", "INFO"))
 
 VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+# --- Metrics ------------------------------------------------------------------------------
+# Every process (gunicorn workers, Celery pool processes) writes its counters to files here and
+# /metrics sums them (ops/metrics.py). Set in the environment so the processes started from this
+# one inherit it; it must be set before prometheus_client is imported, which settings are.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(VAR_DIR / "prometheus"))
+Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
+# Who reads /metrics: with a token, whoever sends `Authorization: Bearer <token>`; without one,
+# the loopback addresses only.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     (VAR_DIR / "broker" / "processed").mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,6 @@
 """URL map: admin, the store-scoped API under /api/v1/, the schema, webhooks and the app."""
 
 from django.contrib import admin
-from django.http import JsonResponse
 from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -10,6 +9,9 @@ from rest_framework.routers import SimpleRouter
 import experiences.api
 import rewards.api
 import segments.api
+from ops.health import healthz, readyz
+from ops.metrics import metrics
+from ops.views import operations
 from rewards.views import offer_page
 from segments.api.commerce import StoreListView
 from segments.webhooks import recharge_webhook, shopify_webhook
@@ -20,17 +22,16 @@ experiences.api.register(store_router)
 rewards.api.register(store_router)
 
 
-def healthz(request):
-    return JsonResponse({"ok": True})
-
-
 urlpatterns = [
     path("", RedirectView.as_view(url="/app/", permanent=False), name="root"),
     # The merchant app: each app owns its pages (segments: login, segments, customers).
     path("app/", include("segments.app_urls")),
     path("app/", include("experiences.app_urls")),
+    path("admin/operations/", admin.site.admin_view(operations), name="admin-operations"),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
+    path("metrics", metrics, name="metrics"),
     path("webhooks/shopify/", shopify_webhook, name="webhook-shopify"),
     path("webhooks/recharge/<slug:store_slug>/", recharge_webhook, name="webhook-recharge"),
     path("offers/<str:token>/", offer_page, name="rewards-offer"),

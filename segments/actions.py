@@ -94,15 +94,10 @@ def _is_duplicate_membership(exc: IntegrityError) -> bool:
     """Whether the error is the unique (segment, customer) violation, and nothing else."""
     cause = exc.__cause__
     diag = getattr(cause, "diag", None)
-    if diag is not None:  # PostgreSQL names the constraint
-        return getattr(cause, "sqlstate", None) == "23505" and (
-            diag.constraint_name == MEMBERSHIP_UNIQUE
-        )
-    # SQLite names the columns of the unique constraint it refused.
-    text = str(exc)
-    table = SegmentMembership._meta.db_table
-    return text.startswith("UNIQUE constraint failed") and (
-        f"{table}.segment_id, {table}.customer_id" in text
+    return (
+        diag is not None
+        and getattr(cause, "sqlstate", None) == "23505"
+        and diag.constraint_name == MEMBERSHIP_UNIQUE
     )
 
 
@@ -370,23 +365,15 @@ def customers_by_email(store, emails) -> dict[str, int]:
     }
     if not wanted:
         return {}
-    if connection.vendor == "postgresql":
-        # One array parameter instead of thousands of IN literals: the plan stays an index
-        # lookup per email on (store, lower(email)) whatever the batch size.
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT lower(email), id FROM {Customer._meta.db_table}"
-                " WHERE store_id = %s AND lower(email) = ANY(%s::text[])",
-                [store.pk, sorted(wanted)],
-            )
-            return dict(cursor.fetchall())
-    rows = (
-        Customer.objects.filter(store=store)
-        .annotate(lemail=Lower("email"))
-        .filter(lemail__in=wanted)
-        .values_list("lemail", "id")
-    )
-    return dict(rows)
+    # One array parameter instead of thousands of IN literals: the plan stays an index
+    # lookup per email on (store, lower(email)) whatever the batch size.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT lower(email), id FROM {Customer._meta.db_table}"
+            " WHERE store_id = %s AND lower(email) = ANY(%s::text[])",
+            [store.pk, sorted(wanted)],
+        )
+        return dict(cursor.fetchall())
 
 
 _BULK_ADD_SQL = """
@@ -468,22 +455,12 @@ def _bulk_change(segment, customer_ids, *, add: bool, source, reference, acting_
         "reference": reference[:200],
         "user": getattr(acting_user, "pk", None),
     }
-    if connection.vendor == "postgresql":
-        sql = (_BULK_ADD_SQL if add else _BULK_REMOVE_SQL).format(**segment_tables())
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            known, changed, first_id, last_id = cursor.fetchone()
-            if first_id is not None:
-                queue_announcement(segment, reference, first_id, last_id)
-    else:  # SQLite: one member at a time, fine for the small stores of a local run
-        changer = add_to_segment if add else remove_from_segment
-        customers = list(Customer.objects.filter(store_id=segment.store_id, pk__in=ids))
-        known = [c.pk for c in customers]
-        changed = [
-            c.pk
-            for c in customers
-            if changer(segment, c, source=source, reference=reference, acting_user=acting_user)
-        ]
+    sql = (_BULK_ADD_SQL if add else _BULK_REMOVE_SQL).format(**segment_tables())
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        known, changed, first_id, last_id = cursor.fetchone()
+        if first_id is not None:
+            queue_announcement(segment, reference, first_id, last_id)
     changed_set, known_set = set(changed), set(known)
     result.changed = sorted(changed_set)
     result.unchanged = sorted(known_set - changed_set)

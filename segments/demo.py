@@ -3,39 +3,30 @@ histories, upcoming orders and two static segments.
 
 Seeding is idempotent per store: the store, users and memberships are created once, customers are
 numbered and only the missing numbers are added (``--customers 2000`` after 1,000 adds 1,000).
-On PostgreSQL every table is filled by set-based ``INSERT ... SELECT`` over ``generate_series``,
-so a million customers take minutes, not hours; on SQLite (the embedded default) the same shapes
-are built in Python and written with ``bulk_create``. Either way the derived figures come from
-the orders actually written, through ``segments.figures``.
+Every table is filled by set-based ``INSERT ... SELECT`` over ``generate_series``, so a million
+customers take minutes, not hours; the derived figures come from the orders actually written,
+through ``segments.figures``.
 """
 
 from __future__ import annotations
 
-import random
 import secrets
 from dataclasses import dataclass, field
-from datetime import timedelta
-from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.db import DatabaseError, connection, transaction
 from django.dispatch import Signal
-from django.utils import timezone
 
-from .figures import FIGURES_SELECT, refresh_store_figures
+from .figures import FIGURES_SELECT
 from .models import (
     Customer,
     MembershipSource,
-    Order,
-    OrderLine,
     Role,
     Segment,
     SegmentHistory,
     SegmentMembership,
     Store,
     StoreMembership,
-    Subscription,
-    UpcomingOrder,
 )
 
 DEMO_PASSWORD = "demo-password"
@@ -107,10 +98,7 @@ def seed_demo(
     missing = max(customers - existing, 0)
     if missing:
         with transaction.atomic():
-            if connection.vendor == "postgresql":
-                _seed_customers_sql(store, existing + 1, customers)
-            else:
-                _seed_customers_python(store, existing + 1, customers)
+            _seed_customers_sql(store, existing + 1, customers)
     report.created_customers = missing
     report.total_customers = existing + missing
     _ensure_segments(store)
@@ -412,162 +400,3 @@ def _skip_row_triggers() -> bool:
     except DatabaseError:
         return False
     return True
-
-
-# --- SQLite (and any other database): Python and bulk_create --------------------------------------
-
-
-def _seed_customers_python(store: Store, first: int, last: int) -> None:
-    """Build the same shapes in Python for the small embedded database, then derive figures."""
-    now = timezone.now()
-    customers, subs, orders, lines, upcoming = [], [], [], [], []
-    for i in range(first, last + 1):
-        rnd = random.Random(f"{store.slug}:{i}")
-        first_name, last_name = rnd.choice(FIRST_NAMES), rnd.choice(LAST_NAMES)
-        days_ago = 14 + int(rnd.random() ** 2 * 540)
-        created_at = now - timedelta(days=days_ago, seconds=rnd.randrange(86400))
-        is_sub = rnd.random() < 0.62
-        customer = Customer(
-            store=store,
-            shopify_id=str(SHOPIFY_ID_BASE + i),
-            recharge_id=str(RECHARGE_ID_BASE + i) if is_sub else "",
-            email=f"{first_name}.{last_name}.{i}@example.com".lower(),
-            first_name=first_name,
-            last_name=last_name,
-            tags=["subscriber"] if is_sub else [],
-            accepts_marketing=rnd.random() < 0.55,
-            created_at=created_at,
-        )
-        customers.append(customer)
-        if is_sub:
-            _python_subscriber(store, i, customer, rnd, now, subs, orders, lines, upcoming)
-        else:
-            for n in range(1, rnd.randrange(4) + 1):
-                at = created_at + timedelta(days=n * 45, minutes=3)
-                if at >= now:
-                    break
-                pid, sku, title, price = EXTRAS[(i + n) % len(EXTRAS)]
-                order = _order(store, customer, i, 50 + n, at, Decimal(price), subscription=False)
-                orders.append(order)
-                lines.append(_line(store, order, customer, pid, sku, title, 1, price))
-    Customer.objects.bulk_create(customers, batch_size=500)
-    for row in (*subs, *orders, *lines, *upcoming):
-        row.customer_id = row.customer.id
-    Subscription.objects.bulk_create(subs, batch_size=500)
-    Order.objects.bulk_create(orders, batch_size=500)
-    for line in lines:
-        line.order_id = line.order.id
-    OrderLine.objects.bulk_create(lines, batch_size=500)
-    for item in upcoming:
-        item.subscription_id = item.subscription.id
-    UpcomingOrder.objects.bulk_create(upcoming, batch_size=500)
-    refresh_store_figures(store.id, lo=customers[0].id, hi=customers[-1].id)
-
-
-def _python_subscriber(store, i, customer, rnd, now, subs, orders, lines, upcoming) -> None:
-    unit, frequency, days = rnd.choices(INTERVALS, weights=[6, 1, 3])[0]
-    pid, sku, title, price = rnd.choice(PRODUCTS)
-    quantity = 2 if rnd.random() < 0.2 else 1
-    roll = rnd.random()
-    status = next(s for limit, s in STATUS_ODDS if roll < limit)
-    age_days = (now - customer.created_at).days
-    max_k = max(age_days - 1, 0) // days
-    recurring = max_k if status == "active" else rnd.randrange(max_k + 1)
-    welcome = rnd.random() < 0.3
-    source = "shopify_checkout" if rnd.random() < 0.6 else "recharge_checkout"
-    unit_total = Decimal(price) * quantity
-    for n in range(recurring + 1):
-        at = customer.created_at + timedelta(days=n * days, minutes=7)
-        total = unit_total
-        if n == 0 and welcome:
-            total = (unit_total * Decimal("0.9")).quantize(Decimal("0.01"))
-        order = _order(store, customer, i, n, at, total, subscription=True, source=source)
-        if n == 0 and welcome:
-            order.discount_codes = ["WELCOME10"]
-        if n > 0 and rnd.random() < 0.04:
-            order.cancelled_at = at + timedelta(days=1)
-            order.financial_status = "refunded"
-        orders.append(order)
-        lines.append(_line(store, order, customer, pid, sku, title, quantity, price))
-    last_at = customer.created_at + timedelta(days=recurring * days, minutes=7)
-    sub = Subscription(
-        store=store,
-        customer=customer,
-        recharge_id=str(70_000_000 + i),
-        product_id=pid,
-        variant_id=f"3{pid}",
-        sku=sku,
-        product_title=title,
-        quantity=quantity,
-        price=Decimal(price),
-        interval_unit=unit,
-        interval_frequency=frequency,
-        status=status,
-        is_prepaid=status == "expired",
-        created_at=customer.created_at,
-        cancelled_at=last_at + timedelta(days=5) if status == "cancelled" else None,
-        next_charge_date=(
-            max((last_at + timedelta(days=days)).date(), now.date() + timedelta(days=1))
-            if status == "active"
-            else None
-        ),
-        cancellation_reason=rnd.choice(CANCELLATION_REASONS) if status == "cancelled" else "",
-        source_updated_at=now,
-    )
-    subs.append(sub)
-    if status == "active":
-        upcoming.append(
-            UpcomingOrder(
-                store=store,
-                customer=customer,
-                subscription=sub,
-                external_id=str(95_000_000 + i),
-                scheduled_at=sub.next_charge_date,
-                lines=[
-                    {
-                        "product_id": pid,
-                        "variant_id": f"3{pid}",
-                        "sku": sku,
-                        "title": title,
-                        "quantity": quantity,
-                        "price": price,
-                    }
-                ],
-                total=unit_total,
-                source_updated_at=now,
-            )
-        )
-
-
-def _order(store, customer, i, n, at, total, *, subscription, source="shopify_checkout") -> Order:
-    number = 1000 + (i - 1) * 100 + n
-    return Order(
-        store=store,
-        customer=customer,
-        external_id=str(ORDER_ID_BASE + i * 100 + n),
-        recharge_id=str(90_000_000 + i * 100 + n) if subscription else "",
-        name=f"#{number}",
-        number=number,
-        total=total,
-        currency=store.currency,
-        source=source,
-        type="checkout" if not subscription or n == 0 else "recurring",
-        is_subscription=subscription,
-        is_first_subscription_order=subscription and n == 0,
-        financial_status="paid",
-        processed_at=at,
-    )
-
-
-def _line(store, order, customer, pid, sku, title, quantity, price) -> OrderLine:
-    return OrderLine(
-        store=store,
-        order=order,
-        customer=customer,
-        product_id=pid,
-        variant_id=f"3{pid}",
-        sku=sku,
-        title=title,
-        quantity=quantity,
-        price=Decimal(price),
-    )

@@ -7,8 +7,7 @@ subscription orders since the last subscription order that broke it; when Rechar
 streak no older than that break, it starts from Recharge's number and adds the counted
 subscription orders since the report.
 
-Two shapes of the same definition, for two access patterns, both portable SQL (PostgreSQL and
-SQLite 3.33+):
+Two shapes of the same definition, for two access patterns:
 - ``refresh_customer_figures(ids)``: correlated subqueries for a handful of customers (event
   processing refreshes the customers of one batch);
 - ``FIGURES_SELECT`` / ``refresh_store_figures``: grouped joins over a range of a store's
@@ -183,9 +182,6 @@ def refresh_store_figures(store_id: int, lo: int | None = None, hi: int | None =
 
 def count_inconsistent_customers(store_id: int) -> int:
     """Return how many of the store's customers hold figures that disagree with their orders."""
-    sql = _MISMATCH_SQL
-    if connection.vendor == "sqlite":
-        sql = sql.replace("IS DISTINCT FROM", "IS NOT")
     with connection.cursor() as cursor:
-        cursor.execute(sql, _bounds(store_id, None, None))
+        cursor.execute(_MISMATCH_SQL, _bounds(store_id, None, None))
         return cursor.fetchone()[0]

@@ -32,27 +32,17 @@ RETURNING id
 def record(events: list[domain.DomainEvent]) -> list[int]:
     """Write the events in the current transaction; return the ids of the rows written."""
     now = timezone.now()
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                _INSERT,
-                [
-                    [e.store_id for e in events],
-                    [e.key[:200] for e in events],
-                    [json.dumps(e.as_dict()) for e in events],
-                    [now] * len(events),
-                ],
-            )
-            return [row[0] for row in cursor.fetchall()]
-    rows = OutboxEvent.objects.bulk_create(
-        [
-            OutboxEvent(store_id=e.store_id, key=e.key[:200], event=e.as_dict(), created_at=now)
-            for e in events
-        ],
-        ignore_conflicts=True,
-    )
-    keys = [row.key for row in rows]
-    return list(OutboxEvent.objects.filter(key__in=keys).values_list("pk", flat=True))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _INSERT,
+            [
+                [e.store_id for e in events],
+                [e.key[:200] for e in events],
+                [json.dumps(e.as_dict()) for e in events],
+                [now] * len(events),
+            ],
+        )
+        return [row[0] for row in cursor.fetchall()]
 
 
 def deliver(ids: list[int], events: list[domain.DomainEvent]) -> bool:

@@ -127,24 +127,22 @@ def bounded(milliseconds: int | None = None):
     """Run the block's queries under a PostgreSQL statement timeout; raise ``TooExpensive``.
 
     The timeout is ``SEGMENT_PREVIEW_TIMEOUT_MS`` unless given; ``SET LOCAL`` keeps it to the
-    block's own transaction. Other databases run the block unbounded.
+    block's own transaction.
     """
     limit = int(milliseconds or settings.SEGMENT_PREVIEW_TIMEOUT_MS)
-    postgres = connection.vendor == "postgresql"
     try:
         with transaction.atomic():
-            if postgres:
-                with connection.cursor() as cursor:
-                    cursor.execute(
-                        "SELECT current_setting('statement_timeout'),"
-                        " set_config('statement_timeout', %s, true)",
-                        [str(limit)],
-                    )
-                    previous = cursor.fetchone()[0]
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT current_setting('statement_timeout'),"
+                    " set_config('statement_timeout', %s, true)",
+                    [str(limit)],
+                )
+                previous = cursor.fetchone()[0]
             yield limit
-            if postgres:  # inside an outer transaction, SET LOCAL would outlive the block
-                with connection.cursor() as cursor:
-                    cursor.execute("SELECT set_config('statement_timeout', %s, true)", [previous])
+            # inside an outer transaction, SET LOCAL would outlive the block
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT set_config('statement_timeout', %s, true)", [previous])
     except OperationalError as exc:
         if getattr(exc.__cause__, "sqlstate", None) == "57014":  # query_canceled
             raise TooExpensive(limit) from exc

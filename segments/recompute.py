@@ -7,8 +7,7 @@ segment still has the version the calculation started from: a newer rule edit ma
 way without writing. The incremental path evaluates every dynamic segment of a store for one
 customer in one query and applies the diff in one statement.
 
-The SQL is PostgreSQL's. On SQLite (the embedded local default) a calculation fails with a clear
-error and incremental evaluation is skipped; static segments work everywhere.
+The SQL is PostgreSQL's, the only database the product runs on (the embedded default included).
 """
 
 from __future__ import annotations
@@ -23,6 +22,8 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from config.metrics import RECOMPUTE_SECONDS, observe
+
 from . import domain
 from .actions import enqueue, queue_announcement, request_recompute, segment_tables
 from .models import JobStatus, Segment, SegmentCalculation, SegmentHistory, Store
@@ -30,11 +31,6 @@ from .rules import RuleError, compile_rule, context_for, referenced_segments, va
 from .rules.ast import Node
 
 logger = logging.getLogger(__name__)
-
-NEEDS_POSTGRES = (
-    "Rule-based segments are computed with PostgreSQL; this database is {vendor}. "
-    "Set DATABASE_URL to a PostgreSQL database to compute them."
-)
 
 
 def chunk_size() -> int:
@@ -132,8 +128,6 @@ def run_calculation(calculation_id: int) -> SegmentCalculation:
     segment, store = calculation.segment, calculation.store
     if segment.version != calculation.version:
         return _give_way(calculation)
-    if connection.vendor != "postgresql":
-        return _fail(calculation, NEEDS_POSTGRES.format(vendor=connection.vendor))
     try:
         rule_sql, rule_params = compile_rule(_parsed(segment.rule), context_for(store))
     except RuleError as exc:
@@ -197,6 +191,9 @@ def run_calculation(calculation_id: int) -> SegmentCalculation:
             rows_done=total,
         )
     calculation.refresh_from_db()
+    if calculation.started_at and calculation.finished_at:
+        seconds = (calculation.finished_at - calculation.started_at).total_seconds()
+        observe(RECOMPUTE_SECONDS, seconds, outcome=calculation.status)
     return calculation
 
 
@@ -346,9 +343,6 @@ def evaluate_customers(
     """
     causes = dict(customers)
     results = {customer_id: Evaluation([], []) for customer_id in causes}
-    if connection.vendor != "postgresql":
-        logger.info("Incremental segment evaluation skipped: it needs PostgreSQL")
-        return results
     segments = list(
         Segment.objects.filter(store_id=store_id).values_list(
             "id", "name", "kind", "rule", "store__timezone"

@@ -17,9 +17,11 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from config.metrics import WEBHOOKS, count
+
 from .ingest.actions import Delivery, record_delivery
 from .ingest.signatures import SignatureError, verify_recharge, verify_shopify
-from .ingest.topics import PayloadError, parse_when
+from .ingest.topics import PayloadError, parse_when, topic_for
 from .secrets import decrypt
 
 _SHOPIFY_STORE = "SELECT id, shopify_webhook_secret FROM segments_store WHERE shopify_domain = %s"
@@ -111,7 +113,30 @@ def _receive(request: HttpRequest, source: str, store_id: int, body: bytes, topi
     return _answer(202, {"status": "accepted", "id": event_id})
 
 
-def _handle(request: HttpRequest, receive) -> HttpResponse:
+_RESULTS = {
+    202: "accepted",
+    200: "duplicate",
+    400: "bad_request",
+    401: "bad_signature",
+    404: "unknown_store",
+    405: "bad_method",
+    413: "too_large",
+}
+
+
+def _handle(request: HttpRequest, receive, source: str) -> HttpResponse:
+    response = _answer_delivery(request, receive)
+    topic = _header(request, f"X-{source.title()}-Topic")
+    count(
+        WEBHOOKS,
+        source=source,
+        topic=topic if topic_for(source, topic) is not None else "other",
+        result=_RESULTS.get(response.status_code, str(response.status_code)),
+    )
+    return response
+
+
+def _answer_delivery(request: HttpRequest, receive) -> HttpResponse:
     if request.method != "POST":
         response = _answer(405, {"error": "Only POST is allowed.", "field": "method"})
         response["Allow"] = "POST"
@@ -136,7 +161,7 @@ def _shopify(request: HttpRequest, body: bytes) -> HttpResponse:
 @csrf_exempt
 def shopify_webhook(request: HttpRequest) -> HttpResponse:
     """Receive a Shopify webhook; the store is found by ``X-Shopify-Shop-Domain``."""
-    return _handle(request, _shopify)
+    return _handle(request, _shopify, "shopify")
 
 
 @csrf_exempt
@@ -155,4 +180,4 @@ def recharge_webhook(request: HttpRequest, store_slug: str) -> HttpResponse:
         topic = _header(request, "X-Recharge-Topic")
         return _receive(request, "recharge", store_id, body, topic, key)
 
-    return _handle(request, receive)
+    return _handle(request, receive, "recharge")

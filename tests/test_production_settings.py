@@ -31,7 +31,8 @@ def _env(tmp_path, **values):
     env.update(
         DJANGO_SETTINGS_MODULE="config.settings",
         VAR_DIR=str(tmp_path / "var"),
-        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        # a real server's URL; these checks never connect to it
+        DATABASE_URL="postgres://nobody@127.0.0.1:9/unused",
     )
     env.update(values)
     return env

@@ -18,6 +18,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from config.logs import log_context
+from config.metrics import RUNS_STARTED, count_after_commit
 from segments import domain
 from segments.domain import DomainEvent
 from segments.models import Customer
@@ -180,8 +182,13 @@ def process_event(event: DomainEvent, prefetched: Prefetched | None = None) -> l
     """Handle one domain event for its customer; return the ids of the runs it started or moved.
 
     Safe to repeat: a second delivery of the same event starts nothing new and only continues
-    runs the first delivery left unfinished.
+    runs the first delivery left unfinished. Every line logged meanwhile names the event.
     """
+    with log_context(store_id=event.store_id, event_id=event.key, chain=event.chain_origin):
+        return _process_event(event, prefetched)
+
+
+def _process_event(event: DomainEvent, prefetched: Prefetched | None) -> list[int]:
     if not event.customer_id:
         return []
     fresh = False
@@ -298,6 +305,9 @@ def start_runs(entries: list[TriggerIndex], customer: Customer, event: DomainEve
                     )
                 )
             Run.objects.bulk_create(runs)
+            for status in {run.status for run in runs}:
+                started = sum(1 for run in runs if run.status == status)
+                count_after_commit(RUNS_STARTED, started, status=status)
             return [r.pk for r in runs if r.status == Run.Status.RUNNING]
     except IntegrityError:
         # Another worker started them first: the constraint decided; walk what it started.

@@ -17,6 +17,8 @@ from typing import Any
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
+from config.logs import bind, log_context
+from config.metrics import STEPS, count_after_commit
 from segments.domain import DomainEvent
 
 from ..context import EvaluationContext
@@ -71,6 +73,11 @@ class NodeFailed(Exception):
 
 def walk(run_id: int, ctx: EvaluationContext) -> str:
     """Execute the run's nodes until it waits, ends or fails; return its status."""
+    with log_context(run_id=run_id):
+        return _walk(run_id, ctx)
+
+
+def _walk(run_id: int, ctx: EvaluationContext) -> str:
     deliveries: list[int] = []
     with transaction.atomic():
         run = (
@@ -81,6 +88,7 @@ def walk(run_id: int, ctx: EvaluationContext) -> str:
         )
         if run is None:
             return "missing"
+        bind(store_id=run.store_id, event_id=run.trigger_event_key)
         if run.status != Run.Status.RUNNING:
             return run.status
         graph = graph_for(run.version_id)
@@ -110,10 +118,14 @@ def walk(run_id: int, ctx: EvaluationContext) -> str:
                 try:
                     outcome = _execute(run, node, graph.configs[node.pk], step, ctx, event, now)
                 except NodeFailed as failure:
+                    count_after_commit(STEPS, node_type=node.type, outcome="failed")
                     _fail(run, step, node, failure, now)
                     steps.append(step)
                     break
                 step.result, step.branch = outcome.result, outcome.branch
+                count_after_commit(
+                    STEPS, node_type=node.type, outcome="waiting" if outcome.waits else "done"
+                )
                 if outcome.waits:
                     step.status = RunStep.Status.WAITING
                     step.due_at, step.wait_for = outcome.wait_until, outcome.wait_for

@@ -25,8 +25,8 @@ class RewardError(ValueError):
 def lock_keys(keys: Iterable[str]) -> None:
     """Take transaction-scoped advisory locks on ``keys``, in sorted order (no deadlocks)."""
     ordered = sorted(set(keys))
-    if not ordered or connection.vendor != "postgresql":
-        return  # SQLite (embedded defaults) has one writer at a time: nothing to serialize
+    if not ordered:
+        return
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT COUNT(pg_advisory_xact_lock(hashtextextended(k, 0))) "

@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
+from config.metrics import GRANTS, count_after_commit
 from segments.models import Customer, Store, UpcomingOrder
 
 from ..models import ZERO, CreditEntry, CrossSellOffer, Incentive, RewardGrant, RewardPolicy
@@ -233,6 +234,7 @@ def grant_reward(
             if found is None:
                 raise
             return found
+        count_after_commit(GRANTS, kind=kind, status=grant.status)
         if reason:
             return grant
         if kind == RewardGrant.Kind.CREDIT:

@@ -40,8 +40,6 @@ ON CONFLICT (store_id) DO UPDATE SET
 
 def advance_checkpoints(*, cutoff: dt.datetime | None = None) -> int:
     """Move every store's checkpoint up to its entries created before ``cutoff``; return rows."""
-    if connection.vendor != "postgresql":
-        return 0  # embedded SQLite: the liability is summed in full
     cutoff = cutoff or timezone.now() - SAFETY_MARGIN
     with transaction.atomic():
         lock_keys(["rewards:liability-checkpoints"])

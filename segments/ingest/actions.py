@@ -26,6 +26,9 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from config.logs import log_context
+from config.metrics import EVENTS, count_after_commit
+
 from .. import domain
 from ..figures import refresh_customer_figures
 from ..models import InboundEvent
@@ -77,10 +80,9 @@ def record_delivery(delivery: Delivery, payload: object) -> int | None:
             envelope.customer_key,
             envelope.occurred_at or delivery.triggered_at,
         )
-    cast = "%s::jsonb" if connection.vendor == "postgresql" else "%s"
     with connection.cursor() as cursor:
         cursor.execute(
-            _INSERT.format(payload=cast),
+            _INSERT.format(payload="%s::jsonb"),
             [
                 delivery.store_id,
                 delivery.source,
@@ -244,11 +246,10 @@ class _Claimed:
 def process_batch(limit: int | None = None) -> int:
     """Claim up to ``limit`` pending events, apply them and announce; return how many."""
     limit = limit or settings.INGEST_BATCH_SIZE
-    postgres = connection.vendor == "postgresql"
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute(
-                _CLAIM.format(lock="FOR UPDATE SKIP LOCKED" if postgres else ""),
+                _CLAIM.format(lock="FOR UPDATE SKIP LOCKED"),
                 [timezone.now(), limit],
             )
             rows = [_Claimed(*row) for row in cursor.fetchall()]
@@ -260,8 +261,7 @@ def process_batch(limit: int | None = None) -> int:
             if isinstance(row.payload, str):
                 row.payload = json.loads(row.payload)
         rows.sort(key=_Claimed.sort_key)
-        if postgres:
-            _lock_customers(rows)
+        _lock_customers(rows)
         if settings.INGEST_TEST_PAUSE_SECONDS:
             time.sleep(settings.INGEST_TEST_PAUSE_SECONDS)  # lets tests kill a worker mid-task
         try:
@@ -300,7 +300,8 @@ def _apply_all(rows: list[_Claimed]) -> None:
     for row, topic, obj in items:
         if topic is None:
             continue
-        applied = apply_event(row.store_id, topic, obj, batch)
+        with log_context(store_id=row.store_id, event_id=f"inbound:{row.id}"):
+            applied = apply_event(row.store_id, topic, obj, batch)
         touched.append(applied.customer_id)
         for n, (name, data) in enumerate(applied.announcements):
             events.append(
@@ -315,6 +316,9 @@ def _apply_all(rows: list[_Claimed]) -> None:
     batch.flush()
     refresh_customer_figures(touched)
     now = timezone.now()
+    for source in {row.source for row in rows}:
+        done = sum(1 for row in rows if row.source == source)
+        count_after_commit(EVENTS, done, source=source, result="processed")
     InboundEvent.objects.filter(pk__in=[row.id for row in rows]).update(
         status=InboundEvent.Status.PROCESSED,
         processed_at=now,
@@ -326,6 +330,11 @@ def _apply_all(rows: list[_Claimed]) -> None:
 
 
 def _apply_one(row: _Claimed) -> None:
+    with log_context(store_id=row.store_id, event_id=f"inbound:{row.id}"):
+        _apply_one_logged(row)
+
+
+def _apply_one_logged(row: _Claimed) -> None:
     try:
         with transaction.atomic():
             _apply_all([row])
@@ -334,7 +343,8 @@ def _apply_one(row: _Claimed) -> None:
         # is charged; the whole task is retried and the events stay ``received`` meanwhile.
         raise
     except Exception as exc:  # noqa: BLE001 - recorded on the event, retried with backoff
-        record_failure(row.id, row.attempts + 1, exc)
+        if record_failure(row.id, row.attempts + 1, exc):
+            count_after_commit(EVENTS, source=row.source, result="failed")
 
 
 def _plus_one():
@@ -349,8 +359,11 @@ def retry_delay(attempt: int) -> float:
     return random.uniform(ceiling / 2, ceiling)
 
 
-def record_failure(event_id: int, attempts: int, exc: BaseException) -> None:
-    """Keep the error; schedule a retry, or mark the event ``failed`` after the last attempt."""
+def record_failure(event_id: int, attempts: int, exc: BaseException) -> bool:
+    """Keep the error; schedule a retry, or mark the event ``failed`` after the last attempt.
+
+    Return whether the event is now ``failed`` (no attempt left).
+    """
     kind = "" if isinstance(exc, ProcessingError | PayloadError) else f"{type(exc).__name__}: "
     message = f"{kind}{exc}"[:4000]
     final = attempts >= settings.INGEST_MAX_ATTEMPTS
@@ -364,6 +377,7 @@ def record_failure(event_id: int, attempts: int, exc: BaseException) -> None:
     )
     log = logger.error if final else logger.warning
     log("Inbound event %s attempt %s failed: %s", event_id, attempts, message)
+    return final
 
 
 # --- the outbox sweep and replays ------------------------------------------------------------

@@ -67,7 +67,6 @@ class Batch:
     """The customers and orders of one batch, loaded once, and the inserts it defers."""
 
     def __init__(self) -> None:
-        self.postgres = connection.vendor == "postgresql"
         self._by_id: dict[int, Customer] = {}
         self._index: dict[tuple, int] = {}  # (store, kind, value) -> customer id
         self._keys_of: dict[int, list[tuple]] = {}
@@ -103,7 +102,7 @@ class Batch:
         return batch
 
     def _lock(self) -> str:
-        return " FOR UPDATE" if self.postgres else ""
+        return " FOR UPDATE"
 
     def _load_customers(self, wanted) -> None:
         by_store: dict[int, dict[str, set]] = {}
@@ -125,7 +124,7 @@ class Batch:
                 ("lower(email)", keys["email"]),
             ):
                 if values:
-                    # IN lists, not arrays: the same SQL for PostgreSQL and SQLite, and each arm
+                    # IN lists, not arrays: each arm
                     # matches one index (the partial unique ones on the ids, the one on email).
                     arms.append(
                         f"(store_id = %s AND {column} IN ({', '.join(['%s'] * len(values))}))"
@@ -177,7 +176,7 @@ class Batch:
             if order.has_lines:
                 self.has_lines.add(order.pk)
         missing = len(orders) - len(self.orders)
-        if self.postgres and missing:
+        if missing:
             with connection.cursor() as cursor:
                 cursor.execute(
                     "SELECT nextval(pg_get_serial_sequence('segments_order', 'id'))"

@@ -30,6 +30,10 @@ def sweep_inbound_events() -> int:
 @shared_task(name="scheduled.outbox_sweep", acks_late=True)
 def sweep_outbox() -> int:
     """Deliver the domain events whose delivery after commit failed (the outbox sweep)."""
+    import datetime as dt
+
+    from django.conf import settings
+
     from .. import outbox
 
-    return outbox.sweep()
+    return outbox.sweep(grace=dt.timedelta(seconds=settings.OUTBOX_SWEEP_GRACE_SECONDS))

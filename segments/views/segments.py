@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db import connection
 from django.db.models import BooleanField
 from django.db.models.expressions import RawSQL
 from django.http import HttpRequest, HttpResponse
@@ -28,7 +27,6 @@ from ..queries import (
     segment_members,
     segments_for,
 )
-from ..recompute import NEEDS_POSTGRES
 from ..rules import RuleError, compile_for_store
 from ..web import merchant_view
 from .common import render_page, render_partial
@@ -85,8 +83,6 @@ def check_rule(store, rule: str) -> dict:
         sql, params = compile_for_store(rule, store, alias=Customer._meta.db_table)
     except RuleError as exc:
         return {"problems": [str(p) for p in exc.problems]}
-    if connection.vendor != "postgresql":
-        return {"ok": True, "no_preview": NEEDS_POSTGRES.format(vendor=connection.vendor)}
     matching = scoped(Customer, store).filter(RawSQL(sql, params, output_field=BooleanField()))
     return {"ok": True, "count": matching.count()}
 

@@ -5,7 +5,6 @@ from decimal import Decimal
 
 import pytest
 import time_machine
-from django.db import connection
 from django.utils import timezone
 
 from segments import domain
@@ -267,15 +266,6 @@ def test_the_batch_evaluation_task_moves_each_customer(store):
         )
     )
     assert references == {f"event:inbound:{first.pk}", f"event:inbound:{second.pk}"}
-
-
-def test_sqlite_is_refused_with_a_clear_error(store, monkeypatch):
-    make_customer(store, orders_count=5)
-    segment = dynamic_segment(store, "orders_count >= 3")
-    calculation = request_recompute(segment, trigger="manual")
-    monkeypatch.setattr(connection, "vendor", "sqlite")
-    result = run_calculation(calculation.pk)
-    assert result.status == JobStatus.FAILED and "PostgreSQL" in result.error
 
 
 def test_time_travel_changes_relative_rules(store):
