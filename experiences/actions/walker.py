@@ -20,6 +20,7 @@ from django.utils import timezone
 from segments.domain import DomainEvent
 
 from ..context import EvaluationContext
+from ..effects import ApplyEffects, EffectFailed, Effects
 from ..models import Edge, Node, Run, RunStep
 from ..nodes import REGISTRY
 from ..nodes.base import ExecutionContext
@@ -69,9 +70,12 @@ class NodeFailed(Exception):
     pass
 
 
-def walk(run_id: int, ctx: EvaluationContext) -> str:
-    """Execute the run's nodes until it waits, ends or fails; return its status."""
-    deliveries: list[int] = []
+def walk(run_id: int, ctx: EvaluationContext, effects: Effects | None = None) -> str:
+    """Execute the run's nodes until it waits, ends or fails; return its status.
+
+    ``effects``: how the nodes' effects are carried out (by default for real, ``ApplyEffects``).
+    """
+    applier = effects if effects is not None else ApplyEffects()
     with transaction.atomic():
         run = (
             Run.objects.select_for_update(of=("self",))
@@ -108,7 +112,9 @@ def walk(run_id: int, ctx: EvaluationContext) -> str:
                     if not step.pk:
                         step.save()
                 try:
-                    outcome = _execute(run, node, graph.configs[node.pk], step, ctx, event, now)
+                    outcome = _execute(
+                        run, node, graph.configs[node.pk], step, ctx, event, now, applier
+                    )
                 except NodeFailed as failure:
                     _fail(run, step, node, failure, now)
                     steps.append(step)
@@ -122,8 +128,6 @@ def walk(run_id: int, ctx: EvaluationContext) -> str:
                     break
                 step.status, step.finished_at = RunStep.Status.DONE, now
                 steps.append(step)
-                if outcome.result.get("email_delivery_id"):
-                    deliveries.append(outcome.result["email_delivery_id"])
                 branch, end = outcome.branch, outcome.end
             target = None if end else graph.edges.get((node.pk, branch))
             if target is None:
@@ -137,12 +141,12 @@ def walk(run_id: int, ctx: EvaluationContext) -> str:
         run.save(
             update_fields=["status", "finished_at", "current_node", "exit_reason", "updated_at"]
         )
-    for delivery_id in deliveries:
+    for delivery_id in getattr(applier, "delivery_ids", []):
         deliver_email(delivery_id)
     return run.status
 
 
-def _execute(run, node, config, step, ctx, event, now):
+def _execute(run, node, config, step, ctx, event, now, effects: Effects):
     node_type = REGISTRY.get(node.type)
     exec_ctx = ExecutionContext(
         run=run,
@@ -156,10 +160,15 @@ def _execute(run, node, config, step, ctx, event, now):
     try:
         if node_type is None or (node_type.config_model is not None and config is None):
             raise ValueError(f"node type {node.type!r} or its configuration is invalid")
-        if not node_type.writes:
-            return node_type.execute(config, exec_ctx)
-        with transaction.atomic():
-            return node_type.execute(config, exec_ctx)
+        outcome = node_type.execute(config, exec_ctx)
+        if not outcome.effects:
+            return outcome
+        with transaction.atomic():  # a failed effect undoes only its own writes
+            applied = effects.apply(outcome.effects)
+            failed = [a for a in applied if isinstance(a, EffectFailed)]
+            if failed:
+                raise failed[0]
+        return node_type.settle(config, outcome, applied)
     except DatabaseError:
         raise
     except Exception as exc:  # noqa: BLE001 - a node's own failure ends the run, visibly
