@@ -100,6 +100,15 @@ class ApplyEffects:
             self._memberships(memberships, answers)
         if emails:
             self._emails(emails, answers)
+        if grants:
+            from rewards.actions.common import customer_lock, experience_lock, lock_keys
+
+            # Every lock the batch's grants take, at once and in the ledger's one order, so two
+            # batches sharing customers and experiences never wait for each other in a circle.
+            lock_keys(
+                [customer_lock(e.customer.pk) for _, e in grants]
+                + [experience_lock(e.experience.pk) for _, e in grants]
+            )
         for i, effect in grants:
             answers[i] = self._grant(effect)
         return answers  # type: ignore[return-value]

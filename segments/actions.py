@@ -226,7 +226,8 @@ def change_memberships(
         return answers
     now = timezone.now()
     done: set[tuple[int, int]] = set()
-    with transaction.atomic(), connection.cursor() as cursor:
+    # No savepoint of its own: one transaction with the caller's (the engine's step writes).
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         adds = [r for r in usable if r.add]
         if adds:
             cursor.execute(
@@ -272,7 +273,7 @@ def change_memberships(
         deltas: dict[int, int] = {}
         for r in changed:
             deltas[r.segment_id] = deltas.get(r.segment_id, 0) + (1 if r.add else -1)
-        deltas = {k: v for k, v in deltas.items() if v}
+        deltas = {k: deltas[k] for k in sorted(deltas) if deltas[k]}  # rows locked in id order
         if deltas:
             cursor.execute(
                 f"UPDATE {Segment._meta.db_table} s SET member_count = s.member_count + d.delta"
