@@ -184,8 +184,8 @@ def change_memberships(
     The same rows as ``add_to_segment`` / ``remove_from_segment``: the membership (unique per
     segment and customer, ``ON CONFLICT DO NOTHING``), a history row per change, the segment's
     count, and ``customer_entered_segment`` / ``customer_left_segment`` announced after commit (a
-    follow-up of each request's cause). A handful of statements whatever the number of requests;
-    a request list naming one (segment, customer) twice is applied one by one, in order.
+    follow-up of each request's cause). A handful of statements whatever the number of requests
+    (one round more for each repeat of a (segment, customer) pair).
     """
     if not requests:
         return []
@@ -205,8 +205,7 @@ def change_memberships(
         else:
             answers.append("")
             usable.append(r)
-    pairs = [(r.segment_id, r.customer_id) for r in usable]
-    if connection.vendor != "postgresql" or len(set(pairs)) != len(pairs):
+    if connection.vendor != "postgresql":
         segments = {s.pk: s for s in Segment.objects.filter(pk__in={r.segment_id for r in usable})}
         customers = {
             c.pk: c for c in Customer.objects.filter(pk__in={r.customer_id for r in usable})
@@ -224,6 +223,30 @@ def change_memberships(
             )
             answers[i] = "changed" if changed else "unchanged"
         return answers
+    # A (segment, customer) named again (two runs adding the same customer) goes in a later
+    # round, so each request sees the one before it, as one by one.
+    rounds: list[list[int]] = []
+    depth: dict[tuple[int, int], int] = {}
+    for i, r in enumerate(requests):
+        if answers[i]:
+            continue
+        n = depth.get((r.segment_id, r.customer_id), 0)
+        depth[(r.segment_id, r.customer_id)] = n + 1
+        if n == len(rounds):
+            rounds.append([])
+        rounds[n].append(i)
+    for indexes in rounds:
+        batch = [requests[i] for i in indexes]
+        done = _change_memberships_once(store_id, batch, source)
+        for i, r in zip(indexes, batch, strict=True):
+            answers[i] = "changed" if (r.segment_id, r.customer_id) in done else "unchanged"
+    return answers
+
+
+def _change_memberships_once(
+    store_id: int, usable: list[MembershipRequest], source: str
+) -> set[tuple[int, int]]:
+    """Apply requests naming each (segment, customer) once; return the pairs changed."""
     now = timezone.now()
     done: set[tuple[int, int]] = set()
     # No savepoint of its own: one transaction with the caller's (the engine's step writes).
@@ -294,10 +317,7 @@ def change_memberships(
                     )
                 )
         domain.announce_all(events)
-    for i, r in enumerate(requests):
-        if not answers[i]:
-            answers[i] = "changed" if (r.segment_id, r.customer_id) in done else "unchanged"
-    return answers
+    return done
 
 
 # --- segments -------------------------------------------------------------------------------

@@ -23,10 +23,12 @@ again one by one by ``engine.process_event``, so one bad run never holds back th
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -39,8 +41,8 @@ from ..effects import ApplyEffects, EffectFailed, Effects
 from ..models import Experience, Run, RunStep, TriggerIndex
 from ..nodes import REGISTRY
 from ..nodes.base import ExecutionContext, Outcome
-from .delivery import deliver_email
-from .walker import MAX_STEPS_PER_WALK, NodeFailed, graph_for
+from .delivery import deliver_emails
+from .walker import MAX_STEPS_PER_WALK, NodeFailed, graph_for, load_graphs
 
 logger = logging.getLogger(__name__)
 
@@ -69,9 +71,9 @@ def start_and_walk(
         runs = _start(items, now)
         started = [r.pk for r in runs if r.status == Run.Status.RUNNING]
         walks = _walks(runs, items)
+        load_graphs({w.run.version_id for w in walks})
         _walk(walks, now, applier)
-    for delivery_id in getattr(applier, "delivery_ids", []):
-        deliver_email(delivery_id)
+    deliver_emails(getattr(applier, "delivery_ids", []))
     return started
 
 
@@ -87,24 +89,25 @@ def _start(items, now) -> list[Run]:
     )
     experience_ids = sorted({e.experience_id for _, _, entries in items for e in entries})
     keys = [event.key for event, _, _ in items]
+    # One statement: each (experience, customer)'s latest rotation (re-entry), and the runs
+    # these events already started (a redelivery).
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT DISTINCT ON (experience_id, customer_id) experience_id, customer_id,"
-            f" rotation, started_at FROM {Run._meta.db_table}"
+            f"(SELECT DISTINCT ON (experience_id, customer_id) true, experience_id, customer_id,"
+            f" rotation, started_at, '' FROM {Run._meta.db_table}"
             " WHERE customer_id = ANY(%s) AND experience_id = ANY(%s)"
-            " ORDER BY experience_id, customer_id, rotation DESC",
-            [customer_ids, experience_ids],
+            " ORDER BY experience_id, customer_id, rotation DESC)"
+            " UNION ALL (SELECT false, experience_id, customer_id, 0, NULL, trigger_event_key"
+            f" FROM {Run._meta.db_table}"
+            " WHERE trigger_event_key = ANY(%s) AND experience_id = ANY(%s))",
+            [customer_ids, experience_ids, keys, experience_ids],
         )
-        last = {
-            (exp, cust): {"rotation": rot, "started_at": at}
-            for exp, cust, rot, at in cursor.fetchall()
-        }
-        cursor.execute(
-            f"SELECT experience_id, trigger_event_key FROM {Run._meta.db_table}"
-            " WHERE trigger_event_key = ANY(%s) AND experience_id = ANY(%s)",
-            [keys, experience_ids],
-        )
-        already = set(cursor.fetchall())
+        last, already = {}, set()
+        for is_last, exp, cust, rot, at, key in cursor.fetchall():
+            if is_last:
+                last[(exp, cust)] = {"rotation": rot, "started_at": at}
+            else:
+                already.add((exp, key))
     runs = []
     for event, customer, entries in items:
         for entry in entries:
@@ -208,16 +211,43 @@ def _walk(walks: list[Walk], now, effects: Effects) -> None:
     for w in active:  # more nodes than a walk takes: the rest is walked by the stalled sweep
         finished.append(w)
     RunStep.objects.bulk_create([s for w in finished for s in w.steps if s.pk is None])
-    if early:
-        RunStep.objects.bulk_update(
-            early, ["status", "result", "branch", "error", "due_at", "wait_for", "finished_at"]
-        )
-    updated = [w.run for w in finished]
-    for run in updated:
-        run.updated_at = now
-    Run.objects.bulk_update(
-        updated, ["status", "finished_at", "current_node", "exit_reason", "updated_at"]
-    )
+    with connection.cursor() as cursor:
+        if early:
+            cursor.execute(
+                f"UPDATE {RunStep._meta.db_table} s SET status = u.status, result = u.result,"
+                " branch = u.branch, error = u.error, due_at = u.due_at, wait_for = u.wait_for,"
+                " finished_at = u.finished_at FROM unnest(%s::bigint[], %s::text[], %s::jsonb[],"
+                " %s::text[], %s::text[], %s::timestamptz[], %s::text[], %s::timestamptz[])"
+                " AS u(id, status, result, branch, error, due_at, wait_for, finished_at)"
+                " WHERE s.id = u.id",
+                [
+                    [s.pk for s in early],
+                    [s.status for s in early],
+                    [json.dumps(s.result, cls=DjangoJSONEncoder) for s in early],
+                    [s.branch for s in early],
+                    [s.error for s in early],
+                    [s.due_at for s in early],
+                    [s.wait_for for s in early],
+                    [s.finished_at for s in early],
+                ],
+            )
+        runs = sorted((w.run for w in finished), key=lambda r: r.pk)
+        if runs:
+            cursor.execute(
+                f"UPDATE {Run._meta.db_table} r SET status = u.status,"
+                " finished_at = u.finished_at, current_node_id = u.node,"
+                " exit_reason = u.exit_reason, updated_at = %s"
+                " FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[], %s::bigint[],"
+                " %s::text[]) AS u(id, status, finished_at, node, exit_reason) WHERE r.id = u.id",
+                [
+                    now,
+                    [r.pk for r in runs],
+                    [r.status for r in runs],
+                    [r.finished_at for r in runs],
+                    [r.current_node_id for r in runs],
+                    [r.exit_reason for r in runs],
+                ],
+            )
 
 
 def _test_conditions(active: list[Walk]) -> dict[int, list]:

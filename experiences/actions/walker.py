@@ -66,6 +66,32 @@ def graph_for(version_id: int) -> Graph:
     return graph
 
 
+def load_graphs(version_ids) -> None:
+    """Read the graphs of these published versions that this process has not cached: two
+    statements for all of them (a batch's runs of many experiences)."""
+    missing = sorted(set(version_ids) - set(_graphs))
+    if not missing:
+        return
+    nodes: dict[int, dict[int, Node]] = {v: {} for v in missing}
+    for n in Node.objects.filter(version_id__in=missing).order_by():
+        nodes[n.version_id][n.pk] = n
+    edges: dict[int, dict[tuple[int, str], int]] = {v: {} for v in missing}
+    for version, source, branch, target in (
+        Edge.objects.filter(version_id__in=missing)
+        .order_by()
+        .values_list("version_id", "source_id", "branch", "target_id")
+    ):
+        edges[version][(source, branch)] = target
+    if len(_graphs) + len(missing) > _GRAPH_CACHE_SIZE:
+        _graphs.clear()
+    for version in missing:
+        configs = {}
+        for pk, node in nodes[version].items():
+            node_type = REGISTRY.get(node.type)
+            configs[pk] = node_type.parse(node.config)[0] if node_type else None
+        _graphs[version] = Graph(nodes[version], configs, edges[version])
+
+
 class NodeFailed(Exception):
     pass
 
