@@ -211,15 +211,25 @@ def _walk(walks: list[Walk], now, effects: Effects) -> None:
     for w in active:  # more nodes than a walk takes: the rest is walked by the stalled sweep
         finished.append(w)
     RunStep.objects.bulk_create([s for w in finished for s in w.steps if s.pk is None])
-    with connection.cursor() as cursor:
-        if early:
+    # The steps written before their outcome was known, and every run's position: one
+    # statement (the UPDATE of the steps, a data-modifying WITH, always runs to completion).
+    runs = sorted((w.run for w in finished), key=lambda r: r.pk)
+    if runs:
+        with connection.cursor() as cursor:
             cursor.execute(
-                f"UPDATE {RunStep._meta.db_table} s SET status = u.status, result = u.result,"
-                " branch = u.branch, error = u.error, due_at = u.due_at, wait_for = u.wait_for,"
-                " finished_at = u.finished_at FROM unnest(%s::bigint[], %s::text[], %s::jsonb[],"
-                " %s::text[], %s::text[], %s::timestamptz[], %s::text[], %s::timestamptz[])"
+                f"WITH steps AS (UPDATE {RunStep._meta.db_table} s SET status = u.status,"
+                " result = u.result, branch = u.branch, error = u.error, due_at = u.due_at,"
+                " wait_for = u.wait_for, finished_at = u.finished_at"
+                " FROM unnest(%s::bigint[], %s::text[], %s::jsonb[], %s::text[], %s::text[],"
+                " %s::timestamptz[], %s::text[], %s::timestamptz[])"
                 " AS u(id, status, result, branch, error, due_at, wait_for, finished_at)"
-                " WHERE s.id = u.id",
+                " WHERE s.id = u.id RETURNING s.id)"
+                f" UPDATE {Run._meta.db_table} r SET status = u.status,"
+                " finished_at = u.finished_at, current_node_id = u.node,"
+                " exit_reason = u.exit_reason, updated_at = %s"
+                " FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[], %s::bigint[],"
+                " %s::text[]) AS u(id, status, finished_at, node, exit_reason)"
+                " WHERE r.id = u.id",
                 [
                     [s.pk for s in early],
                     [s.status for s in early],
@@ -229,17 +239,6 @@ def _walk(walks: list[Walk], now, effects: Effects) -> None:
                     [s.due_at for s in early],
                     [s.wait_for for s in early],
                     [s.finished_at for s in early],
-                ],
-            )
-        runs = sorted((w.run for w in finished), key=lambda r: r.pk)
-        if runs:
-            cursor.execute(
-                f"UPDATE {Run._meta.db_table} r SET status = u.status,"
-                " finished_at = u.finished_at, current_node_id = u.node,"
-                " exit_reason = u.exit_reason, updated_at = %s"
-                " FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[], %s::bigint[],"
-                " %s::text[]) AS u(id, status, finished_at, node, exit_reason) WHERE r.id = u.id",
-                [
                     now,
                     [r.pk for r in runs],
                     [r.status for r in runs],

@@ -55,12 +55,15 @@ def deliver_email(delivery_id: int) -> str:
 def deliver_emails(delivery_ids: list[int]) -> dict[str, int]:
     """Send many pending emails (a batch's): claimed in one committed update, as
     ``deliver_email`` claims one, sent one by one, marked sent in one update."""
-    if len(delivery_ids) <= 1 or connection.vendor != "postgresql":
+    if not delivery_ids:
+        return {}
+    if connection.vendor != "postgresql":
         return {status: 1 for status in map(deliver_email, delivery_ids)}
     with connection.cursor() as cursor:  # committed on its own (autocommit), like one claim
         cursor.execute(
             f"UPDATE {EmailDelivery._meta.db_table} SET status = %s, claimed_at = %s,"
-            " attempts = attempts + 1 WHERE id = ANY(%s) AND status = %s RETURNING id",
+            " attempts = attempts + 1 WHERE id = ANY(%s) AND status = %s"
+            ' RETURNING id, subject, body, "to", attempts',
             [
                 EmailDelivery.Status.SENDING,
                 timezone.now(),
@@ -68,10 +71,12 @@ def deliver_emails(delivery_ids: list[int]) -> dict[str, int]:
                 EmailDelivery.Status.PENDING,
             ],
         )
-        claimed = [row[0] for row in cursor.fetchall()]
+        rows = [
+            EmailDelivery(pk=pk, subject=subject, body=body, to=to, attempts=attempts)
+            for pk, subject, body, to, attempts in cursor.fetchall()
+        ]
     sent: list[int] = []
     counts = {EmailDelivery.Status.SENT: 0}
-    rows = EmailDelivery.objects.filter(pk__in=claimed).only("subject", "body", "to", "attempts")
     for delivery in rows:
         try:
             EmailMessage(subject=delivery.subject, body=delivery.body, to=[delivery.to]).send()

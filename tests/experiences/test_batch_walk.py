@@ -123,3 +123,32 @@ def test_recording_effects_changes_no_membership_email_or_ledger_row(store, mile
     )
     assert after == before
     assert len(mail.outbox) == 0
+
+
+def test_set_based_membership_changes_apply_a_repeated_pair_in_its_order(store):
+    # given a static segment and a customer named three times (add, remove, add) in one list
+    from segments.actions import MembershipRequest, change_memberships
+
+    segment = static_segment(store, "Rounds")
+    customer, other = make_customer(store), make_customer(store)
+    requests = [
+        MembershipRequest(segment.pk, customer.pk, True, reference="a"),
+        MembershipRequest(segment.pk, other.pk, True, reference="b"),
+        MembershipRequest(segment.pk, customer.pk, False, reference="c"),
+        MembershipRequest(segment.pk, customer.pk, True, reference="d"),
+        MembershipRequest(segment.pk + 10_000, customer.pk, True, reference="e"),
+    ]
+    # when they are applied set-based
+    answers = change_memberships(store.pk, requests, source=MembershipSource.EXPERIENCE)
+    # then each request saw the one before it, as one by one, with a history row per change
+    assert answers == ["changed", "changed", "changed", "changed", "missing"]
+    members = SegmentMembership.objects.filter(segment=segment)
+    assert set(members.values_list("customer_id", flat=True)) == {customer.pk, other.pk}
+    history = list(
+        SegmentHistory.objects.filter(segment=segment, customer=customer)
+        .order_by("pk")
+        .values_list("action", "reference")
+    )
+    assert history == [("added", "a"), ("removed", "c"), ("added", "d")]
+    segment.refresh_from_db()
+    assert segment.member_count == 2
