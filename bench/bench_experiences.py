@@ -7,7 +7,12 @@ Twelve experiences start on orders; their conditions (segment membership and a m
 a large order) let roughly one order in twelve into each, so an order starts about one run.
 Run it against its own database: ``DATABASE_URL=postgres://.../subexp_bench_experiences``; the
 database is created and migrated if needed, and this benchmark's store is rebuilt each run.
-Options: ``--customers=N --events=N --pings=N``.
+Options: ``--customers=N --events=N --pings=N --scale=1,20,100,500``.
+
+Batch walks: the same store's events in process, in the worker's batches of 25, next to a
+hand-written set-based SQL baseline that inserts the same runs, steps, memberships and their
+history for the same batches (``INSERT ... SELECT`` copies of what the engine wrote), and events/s
+with 1, 20, 100 and 500 live experiences on one store of which only two listen to orders.
 
 Rewards: two more stores of the same size with 20 live experiences each, the same triggers; in
 one every run grants store credit (fixed or 3% of the order, under a reward budget), in the other
@@ -30,11 +35,13 @@ ROOT = Path(__file__).resolve().parents[1]
 QUEUES = "default,experiences"
 
 
-def _options(argv: list[str]) -> dict[str, int]:
-    opts = {"customers": 10_000, "events": 1_000, "pings": 2_000}
+def _options(argv: list[str]) -> dict:
+    opts: dict = {"customers": 10_000, "events": 1_000, "pings": 2_000, "scale": [1, 20, 100, 500]}
     for arg in argv:
         name, _, value = arg.lstrip("-").partition("=")
-        if name in opts and value.isdigit():
+        if name == "scale":
+            opts["scale"] = [int(v) for v in value.split(",") if v.isdigit()]
+        elif name in opts and value.isdigit():
             opts[name] = int(value)
     return opts
 
@@ -355,7 +362,7 @@ def main(argv: list[str]) -> None:
 def _run(opts: dict[str, int]) -> None:
     import signal
 
-    from django.db import connection
+    from django.db import connection, reset_queries
     from django.test.utils import CaptureQueriesContext
 
     from experiences import actions
@@ -377,6 +384,7 @@ def _run(opts: dict[str, int]) -> None:
     counts = []
     in_process_started = time.perf_counter()
     for i, order in enumerate(sample):
+        reset_queries()
         with CaptureQueriesContext(connection) as ctx:
             actions.process_event(_order_event(order, f"bench-q-{i}"))
         counts.append(len(ctx))
@@ -387,6 +395,10 @@ def _run(opts: dict[str, int]) -> None:
         f"mean {sum(counts) / len(counts):.1f}, max {max(counts)}, min {min(counts)}; "
         f"{in_process_ms:.1f} ms per event in process"
     )
+
+    _batches_against_sql(orders, rng)
+    if opts["scale"]:
+        _scaling(opts["scale"], min(opts["customers"], 5_000))
 
     t0 = time.perf_counter()
     with_rewards = _build_rewards(opts["customers"], grant=True)
@@ -400,6 +412,7 @@ def _run(opts: dict[str, int]) -> None:
         queries = runs_started = 0
         for i, k in enumerate(rng.sample(range(len(store_orders)), 50)):
             key = f"bench-rq-{name}-{i}"
+            reset_queries()
             with CaptureQueriesContext(connection) as ctx:
                 actions.process_event(_order_event(store_orders[k], key))
             queries += len(ctx)
@@ -488,3 +501,210 @@ def _report_rewards(events: int, plain_seconds: float, reward_seconds: float) ->
         f"ratio runs/s with rewards / without: {reward_rate / plain_rate:.2f}"
         " (the ledger's cost per run)"
     )
+
+
+BATCH = 25  # events per engine task (experiences.receivers.CHUNK)
+
+
+def _batches_against_sql(orders, rng, n_events: int = 500) -> None:
+    """The engine in process on batches of 25, then the same rows written by hand-made SQL."""
+    from django.db import connection, reset_queries, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    from experiences import actions
+    from experiences.models import Run
+    from segments.models import Segment
+
+    stamp = time.time_ns()
+    events = [
+        _order_event(orders[rng.randrange(len(orders))], f"bench-b-{stamp}-{i}")
+        for i in range(n_events)
+    ]
+    batches = [events[i : i + BATCH] for i in range(0, len(events), BATCH)]
+    per_batch = []
+    started = time.perf_counter()
+    for batch in batches:
+        reset_queries()  # DEBUG keeps the last 9,000 only: count from an empty log
+        with CaptureQueriesContext(connection) as ctx:
+            actions.process_events(batch)
+        per_batch.append(len(ctx))
+    engine_seconds = time.perf_counter() - started
+    runs = Run.objects.filter(trigger_event_key__startswith=f"bench-b-{stamp}-").count()
+    print(
+        f"queries per order event in batches of {BATCH} ({n_events} events, {runs} runs):"
+        f" mean {sum(per_batch) / n_events:.1f}, per batch mean"
+        f" {sum(per_batch) / len(per_batch):.0f} max {max(per_batch)}"
+    )
+    baseline = Segment.objects.create(
+        store_id=orders[0].store_id, name=f"SQL baseline {stamp}", kind="static"
+    )
+    started = time.perf_counter()
+    for batch in batches:
+        with transaction.atomic():
+            _copy_with_sql([e.key for e in batch], baseline.pk)
+    sql_seconds = time.perf_counter() - started
+    baseline.delete()
+    engine_rate, sql_rate = n_events / engine_seconds, n_events / sql_seconds
+    print(
+        f"engine in process, batches of {BATCH}: {engine_rate:.0f} events/s;"
+        f" hand-written set-based SQL (same runs, steps, memberships, history):"
+        f" {sql_rate:.0f} events/s"
+    )
+    print(f"ratio engine/SQL baseline: {engine_rate / sql_rate:.2f}")
+
+
+def _copy_with_sql(keys: list[str], segment_id: int) -> None:
+    """Insert copies of the runs these events started, their steps, and the memberships (with
+    history) their steps made, in three statements: what PostgreSQL allows for such a batch."""
+    from django.db import connection
+
+    from experiences.models import Run, RunStep
+    from segments.models import SegmentHistory, SegmentMembership
+
+    run_t, step_t = Run._meta.db_table, RunStep._meta.db_table
+    mem_t, hist_t = SegmentMembership._meta.db_table, SegmentHistory._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH src AS (SELECT * FROM {run_t} WHERE trigger_event_key = ANY(%s)),
+            ins AS (
+              INSERT INTO {run_t} (store_id, experience_id, version_id, customer_id,
+                trigger_event_key, trigger_event_name, trigger_event, chain_origin, depth, status,
+                rotation, current_node_id, exit_reason, started_at, updated_at, finished_at)
+              SELECT store_id, experience_id, version_id, customer_id, trigger_event_key || '/sql',
+                trigger_event_name, trigger_event, chain_origin, depth, status,
+                rotation + 1000000, current_node_id, exit_reason, now(), now(), finished_at
+              FROM src RETURNING id, experience_id, trigger_event_key)
+            INSERT INTO {step_t} (run_id, node_id, rotation, status, attempt, scheduled_at, due_at,
+              wait_for, branch, result, error, finished_at)
+            SELECT ins.id, st.node_id, st.rotation + 1000000, st.status, 1, now(), st.due_at,
+              st.wait_for, st.branch, st.result, st.error, st.finished_at
+            FROM ins JOIN src ON src.experience_id = ins.experience_id
+              AND src.trigger_event_key || '/sql' = ins.trigger_event_key
+            JOIN {step_t} st ON st.run_id = src.id
+            """,
+            [keys],
+        )
+        # The memberships the steps added, with their history, into the baseline's own segment
+        # (the engine's rows already hold the (segment, customer) keys).
+        cursor.execute(
+            f"""
+            WITH h AS (
+              SELECT h.store_id, h.customer_id, h.source, h.reference
+              FROM {run_t} r JOIN {hist_t} h ON h.customer_id = r.customer_id
+                AND h.reference LIKE 'run:' || r.id || '/%%'
+              WHERE r.trigger_event_key = ANY(%s) AND h.action = 'added'),
+            mem AS (
+              INSERT INTO {mem_t} (store_id, segment_id, customer_id, source, reference, added_at)
+              SELECT store_id, %s, customer_id, source, reference || '/sql', now() FROM h
+              ON CONFLICT (segment_id, customer_id) DO NOTHING RETURNING customer_id, reference)
+            INSERT INTO {hist_t} (store_id, segment_id, segment_name, customer_id, action, source,
+              reference, at)
+            SELECT h.store_id, %s, '', mem.customer_id, 'added', h.source, mem.reference, now()
+            FROM mem JOIN h ON h.customer_id = mem.customer_id
+              AND h.reference || '/sql' = mem.reference
+            """,
+            [keys, segment_id, segment_id],
+        )
+
+
+def _scaling(counts: list[int], n_customers: int, n_events: int = 300) -> None:
+    """Events/s in process (batches of 25) with N live experiences, two of them listening to
+    orders and the rest to a segment event that never comes."""
+    from django.db import connection, reset_queries
+    from django.test.utils import CaptureQueriesContext
+
+    from experiences import actions
+    from segments.models import Customer, Order, Segment, SegmentMembership, Store
+
+    Store.objects.filter(slug="bench-scaling").delete()
+    store = Store.objects.create(
+        name="Bench scaling", slug="bench-scaling", experiences_enabled=True, rewards_enabled=True
+    )
+    rng = random.Random(5)
+    customers = Customer.objects.bulk_create(
+        [
+            Customer(store=store, email=f"scale{i}@example.com", first_name="Scale",
+                     subscription_orders_count=rng.randint(0, 12))
+            for i in range(n_customers)
+        ],
+        batch_size=2000,
+    )  # fmt: skip
+    quiet = Segment.objects.create(store=store, name="Never left", kind="static")
+    reached = Segment.objects.create(store=store, name="Reached", kind="static")
+    SegmentMembership.objects.bulk_create(
+        [SegmentMembership(store=store, segment=quiet, customer=c, source="manual")
+         for c in customers[:10]]
+    )  # fmt: skip
+    orders = Order.objects.bulk_create(
+        [
+            Order(store=store, customer=c, external_id=f"scale-{c.pk}", currency="USD",
+                  total=Decimal(rng.randint(10, 200)), is_subscription=True, type="recurring")
+            for c in customers
+        ],
+        batch_size=2000,
+    )  # fmt: skip
+
+    def publish(i: int) -> None:
+        if i < 2:
+            trigger = {
+                "event": "order_processed",
+                "conditions": [
+                    [{"field": "subscription_orders_count", "operator": "gte", "value": 6 + i}]
+                ],
+            }
+            middle = [{"key": "add", "type": "segment", "config": {"segment_id": reached.pk}}]
+        else:
+            trigger = {
+                "event": "customer_left_segment",
+                "segment_id": quiet.pk,
+                "confirm_every_order": True,
+            }
+            middle = []
+        nodes = [{"key": "trigger", "type": "trigger", "config": trigger}, *middle,
+                 {"key": "end", "type": "end", "config": {}}]  # fmt: skip
+        edges = [
+            {"source": a["key"], "target": b["key"]} for a, b in zip(nodes, nodes[1:], strict=False)
+        ]
+        experience = actions.create_experience(
+            store, name=f"Scale {i}", kind="reward_strategy", reentry="every_time"
+        )
+        _, report = actions.save_draft(experience, revision=1, nodes=nodes, edges=edges)
+        assert report.ok, report.as_dict()
+        actions.publish_draft(experience)
+
+    live = 0
+    figures = []
+    for count in sorted(counts):
+        while live < count:
+            publish(live)
+            live += 1
+        stamp = time.time_ns()
+        events = [
+            _order_event(orders[rng.randrange(len(orders))], f"bench-s-{stamp}-{i}")
+            for i in range(n_events)
+        ]
+        actions.process_events(  # warm-up: the listening graphs, caches after the publishes
+            [_order_event(orders[rng.randrange(len(orders))], f"bench-w-{stamp}-{i}")
+             for i in range(BATCH)]
+        )  # fmt: skip
+        queries = 0
+        started = time.perf_counter()
+        for start in range(0, n_events, BATCH):
+            reset_queries()
+            with CaptureQueriesContext(connection) as ctx:
+                actions.process_events(events[start : start + BATCH])
+            queries += len(ctx)
+        rate = n_events / (time.perf_counter() - started)
+        figures.append((count, rate))
+        print(
+            f"{count} live experiences ({min(count, 2)} listening to orders): {rate:.0f} events/s"
+            f" in process, {queries / n_events:.1f} queries per event"
+        )
+    # From 2 live experiences on, the same two listen: the ratio shows what the others cost.
+    base = next((f for f in figures if f[0] >= 2), None)
+    if base is not None and figures[-1][0] > base[0]:
+        print(
+            f"ratio events/s {figures[-1][0]} / {base[0]} live experiences (the same 2 listening):"
+            f" {figures[-1][1] / base[1]:.2f}"
+        )

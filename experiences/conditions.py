@@ -383,26 +383,33 @@ def evaluate_many(
         }
         ctx = context_for(store, segments=[(sid, str(sid)) for sid in referenced], alias="c")
         ctx.extra_fields = EXTRA_FIELDS
-        selects, params = [], []
+        # Subjects tested against the very same conditions (the same triggers) share one
+        # SELECT over a VALUES list of them; the SELECTs are joined with UNION ALL.
+        groups: dict[tuple, list[int]] = {}
         for i in wanted:
+            groups.setdefault(tuple(id(c) for c in flat[i]), []).append(i)
+        selects, params = [], []
+        for members in groups.values():
+            conds = flat[members[0]]
             tests_sql, values_sql = [], []
-            for cond in flat[i]:
+            for cond in conds:
                 sql, p = compile_rule(to_rule(cond), ctx)
                 tests_sql.append(sql)
                 params.extend(p)
             if with_values:
-                for cond in flat[i]:
+                for cond in conds:
                     sql, p = compile_value(cond.field, ctx)
                     values_sql.append(f"to_jsonb({sql})")
                     params.extend(p)
             values = f"jsonb_build_array({', '.join(values_sql)})" if with_values else "NULL"
-            subject = subjects[i]
             selects.append(
                 f"SELECT e.i, ARRAY[{', '.join(tests_sql)}]::boolean[], {values}::jsonb"
                 + ", o.id, s.id"
-                + _source_sql(1)
+                + _source_sql(len(members))
             )
-            params.extend([i, subject.customer_id, subject.order_id, subject.subscription_id])
+            for i in members:
+                subject = subjects[i]
+                params.extend([i, subject.customer_id, subject.order_id, subject.subscription_id])
         with connection.cursor() as cursor:
             cursor.execute(" UNION ALL ".join(selects), params)
             for i, passed, values, order_id, subscription_id in cursor.fetchall():

@@ -11,6 +11,8 @@ the draft is validated, by rendering the template against sample values.
 
 from __future__ import annotations
 
+import functools
+
 from jinja2 import StrictUndefined, TemplateError, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -102,9 +104,15 @@ def template_problems(source: str) -> list[str]:
     return []
 
 
+@functools.lru_cache(maxsize=1024)
+def _compiled(source: str):
+    """The compiled template of a source (published templates never change): compile once."""
+    return ENVIRONMENT.from_string(source)
+
+
 def render(source: str, variables: dict) -> str:
     """Render the template with the variables; raise ``TemplateError`` on any problem."""
-    output = ENVIRONMENT.from_string(source).render(variables)
+    output = _compiled(source).render(variables)
     if len(output) > MAX_OUTPUT:
         raise TemplateError(f"The rendered email is longer than {MAX_OUTPUT} characters.")
     return output

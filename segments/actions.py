@@ -158,6 +158,163 @@ def _announce_change(name: str, history: SegmentHistory, cause: domain.DomainEve
     domain.announce(event)
 
 
+@dataclass(frozen=True)
+class MembershipRequest:
+    """One add or remove of a customer in a static segment, as the experience engine asks it."""
+
+    segment_id: int
+    customer_id: int
+    add: bool
+    reference: str = ""
+    cause: domain.DomainEvent | None = None
+
+
+def change_memberships(
+    store_id: int, requests: list[MembershipRequest], *, source: str
+) -> list[str]:
+    """Apply many adds and removes in static segments of one store, set-based, in the caller's
+    transaction; return per request ``changed``, ``unchanged``, ``missing`` (no such segment) or
+    ``dynamic`` (a rule's segment, left alone).
+
+    The same rows as ``add_to_segment`` / ``remove_from_segment``: the membership (unique per
+    segment and customer, ``ON CONFLICT DO NOTHING``), a history row per change, the segment's
+    count, and ``customer_entered_segment`` / ``customer_left_segment`` announced after commit (a
+    follow-up of each request's cause). A handful of statements whatever the number of requests
+    (one round more for each repeat of a (segment, customer) pair).
+    """
+    if not requests:
+        return []
+    kinds = dict(
+        Segment.objects.filter(
+            store_id=store_id, pk__in={r.segment_id for r in requests}
+        ).values_list("pk", "kind")
+    )
+    answers = []
+    usable = []
+    for r in requests:
+        kind = kinds.get(r.segment_id)
+        if kind is None:
+            answers.append("missing")
+        elif kind != Segment.Kind.STATIC:
+            answers.append("dynamic")
+        else:
+            answers.append("")
+            usable.append(r)
+    if connection.vendor != "postgresql":
+        segments = {s.pk: s for s in Segment.objects.filter(pk__in={r.segment_id for r in usable})}
+        customers = {
+            c.pk: c for c in Customer.objects.filter(pk__in={r.customer_id for r in usable})
+        }
+        for i, r in enumerate(requests):
+            if answers[i]:
+                continue
+            change = add_to_segment if r.add else remove_from_segment
+            changed = change(
+                segments[r.segment_id],
+                customers[r.customer_id],
+                source=source,
+                reference=r.reference,
+                cause=r.cause,
+            )
+            answers[i] = "changed" if changed else "unchanged"
+        return answers
+    # A (segment, customer) named again (two runs adding the same customer) goes in a later
+    # round, so each request sees the one before it, as one by one.
+    rounds: list[list[int]] = []
+    depth: dict[tuple[int, int], int] = {}
+    for i, r in enumerate(requests):
+        if answers[i]:
+            continue
+        n = depth.get((r.segment_id, r.customer_id), 0)
+        depth[(r.segment_id, r.customer_id)] = n + 1
+        if n == len(rounds):
+            rounds.append([])
+        rounds[n].append(i)
+    for indexes in rounds:
+        batch = [requests[i] for i in indexes]
+        done = _change_memberships_once(store_id, batch, source)
+        for i, r in zip(indexes, batch, strict=True):
+            answers[i] = "changed" if (r.segment_id, r.customer_id) in done else "unchanged"
+    return answers
+
+
+def _change_memberships_once(
+    store_id: int, usable: list[MembershipRequest], source: str
+) -> set[tuple[int, int]]:
+    """Apply requests naming each (segment, customer) once; return the pairs changed."""
+    now = timezone.now()
+    done: set[tuple[int, int]] = set()
+    # No savepoint of its own: one transaction with the caller's (the engine's step writes).
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        adds = [r for r in usable if r.add]
+        if adds:
+            cursor.execute(
+                f"INSERT INTO {SegmentMembership._meta.db_table}"
+                " (store_id, segment_id, customer_id, source, reference, added_at)"
+                " SELECT %s, s, c, %s, r, %s FROM unnest(%s::bigint[], %s::bigint[], %s::text[])"
+                " AS x(s, c, r) ON CONFLICT (segment_id, customer_id) DO NOTHING"
+                " RETURNING segment_id, customer_id",
+                [
+                    store_id,
+                    source,
+                    now,
+                    [r.segment_id for r in adds],
+                    [r.customer_id for r in adds],
+                    [r.reference[:200] for r in adds],
+                ],
+            )
+            done.update(cursor.fetchall())
+        removes = [r for r in usable if not r.add]
+        if removes:
+            cursor.execute(
+                f"DELETE FROM {SegmentMembership._meta.db_table} m"
+                " USING unnest(%s::bigint[], %s::bigint[]) AS x(s, c)"
+                " WHERE m.segment_id = x.s AND m.customer_id = x.c"
+                " RETURNING m.segment_id, m.customer_id",
+                [[r.segment_id for r in removes], [r.customer_id for r in removes]],
+            )
+            done.update(cursor.fetchall())
+        changed = [r for r in usable if (r.segment_id, r.customer_id) in done]
+        history = SegmentHistory.objects.bulk_create(
+            [
+                SegmentHistory(
+                    store_id=store_id,
+                    segment_id=r.segment_id,
+                    customer_id=r.customer_id,
+                    action=SegmentHistory.Action.ADDED if r.add else SegmentHistory.Action.REMOVED,
+                    source=source,
+                    reference=r.reference[:200],
+                )
+                for r in changed
+            ]
+        )
+        deltas: dict[int, int] = {}
+        for r in changed:
+            deltas[r.segment_id] = deltas.get(r.segment_id, 0) + (1 if r.add else -1)
+        deltas = {k: deltas[k] for k in sorted(deltas) if deltas[k]}  # rows locked in id order
+        if deltas:
+            cursor.execute(
+                f"UPDATE {Segment._meta.db_table} s SET member_count = s.member_count + d.delta"
+                " FROM unnest(%s::bigint[], %s::int[]) AS d(id, delta) WHERE s.id = d.id",
+                [list(deltas), list(deltas.values())],
+            )
+        events = []
+        for r, row in zip(changed, history, strict=True):
+            name = domain.CUSTOMER_ENTERED_SEGMENT if r.add else domain.CUSTOMER_LEFT_SEGMENT
+            key = f"segment-history:{row.pk}"
+            data = {"segment_id": r.segment_id, "source": source}
+            if r.cause is not None:
+                events.append(r.cause.follow_up(name, key, customer_id=r.customer_id, data=data))
+            else:
+                events.append(
+                    domain.DomainEvent(
+                        name=name, store_id=store_id, customer_id=r.customer_id, key=key, data=data
+                    )
+                )
+        domain.announce_all(events)
+    return done
+
+
 # --- segments -------------------------------------------------------------------------------
 
 

@@ -29,6 +29,7 @@ from ..context import EvaluationContext
 from ..models import ChainLimitHit, Experience, Run, RunStep, TriggerIndex
 from ..nodes import REGISTRY
 from ..nodes.base import bucket
+from .batch import start_and_walk
 from .walker import finish_wait, walk
 
 logger = logging.getLogger(__name__)
@@ -170,25 +171,105 @@ class Prefetched:
 
 def process_events(events: list[DomainEvent]) -> list[int]:
     """Handle a batch of events in their order (see ``process_event``), reading what they need
-    once for the batch."""
+    once for the batch.
+
+    The first event of each customer without runs in flight starts its runs in a batch walk
+    (``batch.start_and_walk``: the runs of all those events walked side by side, a bounded number
+    of statements for the batch). The customer's later events, and the events of customers with
+    runs in flight (waits to resume, exits, a redelivery to finish), follow one by one, after
+    the batch committed, so each customer's events still apply in their order. Should the batch
+    fail, its events are handled one by one too.
+    """
     prefetched = Prefetched(events)
+    handled, items = _batchable(events, prefetched)
     touched: list[int] = []
+    if items:
+        try:
+            touched += start_and_walk(items)
+        except Exception:  # noqa: BLE001 - each event again alone: one bad run holds back none
+            logger.exception(
+                "A batch walk of %d events failed; handling them one by one", len(items)
+            )
+            handled -= {id(event) for event, _, _ in items}
     for event in events:
-        touched += process_event(event, prefetched)
+        if id(event) not in handled:
+            touched += process_one(event, prefetched)
     return touched
 
 
-def process_event(event: DomainEvent, prefetched: Prefetched | None = None) -> list[int]:
+def _batchable(
+    events: list[DomainEvent], prefetched: Prefetched
+) -> tuple[set[int], list[tuple[DomainEvent, Customer, list[TriggerIndex]]]]:
+    """Return the events the batch walk settles (by ``id``), and what it starts for them: the
+    entering experiences of each, every trigger of every event tested in one statement per
+    store."""
+    seen: set[int] = set()
+    handled: set[int] = set()
+    candidates: dict[int, list[tuple[DomainEvent, Customer, list[TriggerIndex]]]] = {}
+    for event in events:
+        customer_id = event.customer_id
+        if not customer_id or customer_id in seen:
+            continue
+        seen.add(customer_id)
+        customer = prefetched.customers.get(customer_id)
+        if customer is None or customer.store_id != event.store_id:
+            continue  # process_event says so (nothing to do)
+        if prefetched.runs.get(customer_id):
+            continue  # runs in flight: waits to resume, exits, a redelivery to finish
+        prefetched.take(customer_id)  # later events of the customer read afresh
+        handled.add(id(event))
+        entries = prefetched.entries.get((event.store_id, event.name), [])
+        if entries:
+            candidates.setdefault(event.store_id, []).append((event, customer, entries))
+    items = []
+    for group in candidates.values():
+        store = group[0][1].store
+        subjects, tests, plans = [], [], []
+        for event, customer, entries in group:
+            sets, tested = [], []
+            for entry in entries:
+                config, _ = trigger_config(entry.node)
+                if config is None or not REGISTRY["trigger"].matches_event(config, event)[0]:
+                    continue
+                sets.append(config.conditions)
+                tested.append(entry)
+            subjects.append(Subject.of(customer.pk, event.data))
+            tests.append(sets)
+            plans.append(tested)
+        answers = evaluate_many(store, subjects, tests)
+        for (event, customer, _), tested, answer in zip(group, plans, answers, strict=True):
+            entering = []
+            for entry, (held, _) in zip(tested, answer, strict=True):
+                if not held and trigger_config(entry.node)[0].conditions:
+                    continue  # (a trigger without conditions lets every matching event in)
+                if event.depth >= max_chain_depth():
+                    _record_chain_limit(entry.experience, customer, event)
+                else:
+                    entering.append(entry)
+            if entering:
+                items.append((event, customer, entering))
+    return handled, items
+
+
+def process_event(event: DomainEvent) -> list[int]:
     """Handle one domain event for its customer; return the ids of the runs it started or moved.
 
     Safe to repeat: a second delivery of the same event starts nothing new and only continues
-    runs the first delivery left unfinished. Every line logged meanwhile names the event.
+    runs the first delivery left unfinished. (A batch of one: the same path as a batch.) Every
+    line logged meanwhile names the event.
     """
     with log_context(store_id=event.store_id, event_id=event.key, chain=event.chain_origin):
-        return _process_event(event, prefetched)
+        return process_events([event])
 
 
-def _process_event(event: DomainEvent, prefetched: Prefetched | None) -> list[int]:
+def process_one(event: DomainEvent, prefetched: Prefetched | None = None) -> list[int]:
+    """Handle one event on its own: its customer's runs in flight, then the runs it starts,
+    walked one at a time. Every line logged meanwhile names the event."""
+    with log_context(store_id=event.store_id, event_id=event.key, chain=event.chain_origin):
+        return _process_one(event, prefetched)
+
+
+def _process_one(event: DomainEvent, prefetched: Prefetched | None) -> list[int]:
     if not event.customer_id:
         return []
     fresh = False

@@ -22,6 +22,7 @@ from config.metrics import STEPS, count_after_commit
 from segments.domain import DomainEvent
 
 from ..context import EvaluationContext
+from ..effects import ApplyEffects, EffectFailed, Effects
 from ..models import Edge, Node, Run, RunStep
 from ..nodes import REGISTRY
 from ..nodes.base import ExecutionContext
@@ -67,18 +68,48 @@ def graph_for(version_id: int) -> Graph:
     return graph
 
 
+def load_graphs(version_ids) -> None:
+    """Read the graphs of these published versions that this process has not cached: two
+    statements for all of them (a batch's runs of many experiences)."""
+    missing = sorted(set(version_ids) - set(_graphs))
+    if not missing:
+        return
+    nodes: dict[int, dict[int, Node]] = {v: {} for v in missing}
+    for n in Node.objects.filter(version_id__in=missing).order_by():
+        nodes[n.version_id][n.pk] = n
+    edges: dict[int, dict[tuple[int, str], int]] = {v: {} for v in missing}
+    for version, source, branch, target in (
+        Edge.objects.filter(version_id__in=missing)
+        .order_by()
+        .values_list("version_id", "source_id", "branch", "target_id")
+    ):
+        edges[version][(source, branch)] = target
+    if len(_graphs) + len(missing) > _GRAPH_CACHE_SIZE:
+        _graphs.clear()
+    for version in missing:
+        configs = {}
+        for pk, node in nodes[version].items():
+            node_type = REGISTRY.get(node.type)
+            configs[pk] = node_type.parse(node.config)[0] if node_type else None
+        _graphs[version] = Graph(nodes[version], configs, edges[version])
+
+
 class NodeFailed(Exception):
     pass
 
 
-def walk(run_id: int, ctx: EvaluationContext) -> str:
-    """Execute the run's nodes until it waits, ends or fails; return its status."""
+def walk(run_id: int, ctx: EvaluationContext, effects: Effects | None = None) -> str:
+    """Execute the run's nodes until it waits, ends or fails; return its status.
+
+    ``effects``: how the nodes' effects are carried out (by default for real, ``ApplyEffects``).
+    Every line logged meanwhile names the run.
+    """
     with log_context(run_id=run_id):
-        return _walk(run_id, ctx)
+        return _walk(run_id, ctx, effects)
 
 
-def _walk(run_id: int, ctx: EvaluationContext) -> str:
-    deliveries: list[int] = []
+def _walk(run_id: int, ctx: EvaluationContext, effects: Effects | None) -> str:
+    applier = effects if effects is not None else ApplyEffects()
     with transaction.atomic():
         run = (
             Run.objects.select_for_update(of=("self",))
@@ -116,7 +147,9 @@ def _walk(run_id: int, ctx: EvaluationContext) -> str:
                     if not step.pk:
                         step.save()
                 try:
-                    outcome = _execute(run, node, graph.configs[node.pk], step, ctx, event, now)
+                    outcome = _execute(
+                        run, node, graph.configs[node.pk], step, ctx, event, now, applier
+                    )
                 except NodeFailed as failure:
                     count_after_commit(STEPS, node_type=node.type, outcome="failed")
                     _fail(run, step, node, failure, now)
@@ -134,8 +167,6 @@ def _walk(run_id: int, ctx: EvaluationContext) -> str:
                     break
                 step.status, step.finished_at = RunStep.Status.DONE, now
                 steps.append(step)
-                if outcome.result.get("email_delivery_id"):
-                    deliveries.append(outcome.result["email_delivery_id"])
                 branch, end = outcome.branch, outcome.end
             target = None if end else graph.edges.get((node.pk, branch))
             if target is None:
@@ -149,12 +180,12 @@ def _walk(run_id: int, ctx: EvaluationContext) -> str:
         run.save(
             update_fields=["status", "finished_at", "current_node", "exit_reason", "updated_at"]
         )
-    for delivery_id in deliveries:
+    for delivery_id in getattr(applier, "delivery_ids", []):
         deliver_email(delivery_id)
     return run.status
 
 
-def _execute(run, node, config, step, ctx, event, now):
+def _execute(run, node, config, step, ctx, event, now, effects: Effects):
     node_type = REGISTRY.get(node.type)
     exec_ctx = ExecutionContext(
         run=run,
@@ -168,10 +199,15 @@ def _execute(run, node, config, step, ctx, event, now):
     try:
         if node_type is None or (node_type.config_model is not None and config is None):
             raise ValueError(f"node type {node.type!r} or its configuration is invalid")
-        if not node_type.writes:
-            return node_type.execute(config, exec_ctx)
-        with transaction.atomic():
-            return node_type.execute(config, exec_ctx)
+        outcome = node_type.execute(config, exec_ctx)
+        if not outcome.effects:
+            return outcome
+        with transaction.atomic():  # a failed effect undoes only its own writes
+            applied = effects.apply(outcome.effects)
+            failed = [a for a in applied if isinstance(a, EffectFailed)]
+            if failed:
+                raise failed[0]
+        return node_type.settle(config, outcome, applied)
     except DatabaseError:
         raise
     except Exception as exc:  # noqa: BLE001 - a node's own failure ends the run, visibly

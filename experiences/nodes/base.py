@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from segments.models import Segment, Store
 
     from ..context import EvaluationContext
+    from ..effects import Effect
     from ..models import Experience, Node, Run, RunStep
 
 ALL_KINDS = frozenset({"reward_strategy", "surprise_and_delight", "upcoming_order_cross_sell"})
@@ -50,17 +51,35 @@ class ExecutionContext:
     evaluation: EvaluationContext
     event: DomainEvent
     now: dt.datetime
+    # A condition node's branch tests, when the walker evaluated them for a whole batch.
+    tested: list | None = None
+
+    def effect(self, effect_type: type[Effect], /, **fields: Any) -> Effect:
+        """Return an effect of this step (applied later, through ``experiences.effects``)."""
+        return effect_type(
+            store=self.evaluation.store,
+            customer=self.evaluation.customer,
+            experience=self.experience,
+            run=self.run,
+            node=self.node,
+            step=self.step,
+            event=self.event,
+            now=self.now,
+            **fields,
+        )
 
 
 @dataclass
 class Outcome:
-    """What a node decided: the branch to follow, or a wait; and what to record in its step."""
+    """What a node decided: the branch to follow, or a wait; what to record in its step; and the
+    effects to apply (``experiences.effects``): executing a node never writes them itself."""
 
     branch: str = ""
     wait_until: dt.datetime | None = None
     wait_for: str = ""  # an event name that resumes the wait before wait_until
     end: bool = False
     result: dict[str, Any] = field(default_factory=dict)
+    effects: list[Effect] = field(default_factory=list)
 
     @property
     def waits(self) -> bool:
@@ -75,8 +94,8 @@ class NodeType:
     available: ClassVar[bool] = True
     config_model: ClassVar[type[BaseModel] | None] = None
     description: ClassVar[str] = ""
-    # Whether execution writes to the database (then it runs inside a savepoint, so a failure
-    # undoes only its own writes and is recorded on its step).
+    # Whether execution returns effects (then its step row is written before they are applied,
+    # since they point at it).
     writes: ClassVar[bool] = False
 
     def json_schema(self) -> dict[str, Any] | None:
@@ -118,7 +137,15 @@ class NodeType:
         return step.branch
 
     def execute(self, config: BaseModel | None, ctx: ExecutionContext) -> Outcome:
+        """Decide what this node does for the run: read, never write (effects are records)."""
         raise NodeUnavailable(f"Node type {self.type!r} cannot run yet.")
+
+    def settle(self, config: BaseModel | None, outcome: Outcome, applied: list[dict]) -> Outcome:
+        """Return the outcome once its effects were applied (``applied``: what each answered);
+        by default their answers join the step's result."""
+        for answer in applied:
+            outcome.result.update(answer)
+        return outcome
 
 
 def bucket(*parts: object) -> int:

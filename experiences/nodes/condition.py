@@ -52,8 +52,11 @@ class ConditionBranch(NodeType):
 
     def execute(self, config: ConditionConfig, ctx: ExecutionContext) -> Outcome:
         tested = []
-        for branch in config.branches:
-            passed, trace = evaluate(branch.conditions, ctx.evaluation)
+        for i, branch in enumerate(config.branches):
+            if ctx.tested is not None:  # evaluated for the whole batch at once
+                passed, trace = ctx.tested[i]
+            else:
+                passed, trace = evaluate(branch.conditions, ctx.evaluation)
             tested.append({"branch": branch.label, "passed": passed, "conditions": _plain(trace)})
             if passed:
                 return Outcome(branch=branch.label, result={"tested": tested})

@@ -12,7 +12,7 @@ from rewards.models import RewardKind
 from segments.models import OrderLine, Subscription
 
 from .base import ExecutionContext, Outcome
-from .rewarding import REWARD_KINDS, RewardNode, grant_result
+from .rewarding import REWARD_KINDS, RewardNode
 
 MAX_FIXED = Decimal("100000")
 # Served to the builder as text (money is never a float); validated as a decimal.
@@ -94,7 +94,6 @@ class Credit(RewardNode):
             amount = (base * config.amount / 100).quantize(Decimal("0.01"), ROUND_HALF_UP)
         if amount <= 0:
             return Outcome(result={"skipped": "the credit comes to 0.00"})
-        grant = self.grant(
+        return self.grant(
             ctx, kind=RewardKind.CREDIT, amount=amount, expires_in_days=config.expires_in_days
         )
-        return Outcome(result=grant_result(grant))

@@ -15,7 +15,7 @@ from rewards.models import Incentive, RewardGrant
 from segments.domain import DomainEvent
 
 from .base import ExecutionContext, Outcome, ValidationContext
-from .rewarding import RewardNode, grant_result
+from .rewarding import RewardNode
 
 BRANCHES = ["accepted", "declined", "expired"]
 
@@ -52,25 +52,27 @@ class CrossSell(RewardNode):
                 branch="expired",
                 result={"skipped": f"incentive {config.incentive_id} was deleted"},
             )
-        grant = self.grant(
+        outcome = self.grant(
             ctx,
             kind=incentive.kind,
             incentive=incentive,
             respond_within_days=config.respond_within_days,
         )
-        result = grant_result(grant)
-        if grant.status == RewardGrant.Status.SKIPPED:
+        # The timer resumes onto the branch recorded now; the answer picks its own.
+        outcome.branch = "expired"
+        outcome.wait_until = ctx.now + dt.timedelta(days=config.respond_within_days)
+        outcome.wait_for = CROSS_SELL_ANSWERED
+        return outcome
+
+    def settle(self, config, outcome: Outcome, applied: list[dict]) -> Outcome:
+        outcome = super().settle(config, outcome, applied)
+        if outcome.result.get("status") == RewardGrant.Status.SKIPPED:
             # No offer was shown (a cap, the budget, a deactivated incentive): nothing to wait
             # for, and the customer did not answer, so the run goes on as if it had expired.
-            return Outcome(branch="expired", result=result)
-        due = ctx.now + dt.timedelta(days=config.respond_within_days)
-        # The timer resumes onto the branch recorded now; the answer picks its own.
-        return Outcome(
-            branch="expired",
-            wait_until=due,
-            wait_for=CROSS_SELL_ANSWERED,
-            result={**result, "respond_by": due.isoformat()},
-        )
+            outcome.wait_until, outcome.wait_for = None, ""
+        elif outcome.wait_until is not None:
+            outcome.result["respond_by"] = outcome.wait_until.isoformat()
+        return outcome
 
     def resume_branch(self, step, event: DomainEvent) -> str | None:
         if event.data.get("grant_id") != step.result.get("grant_id"):

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from rewards.models import Incentive
 
 from .base import ExecutionContext, Outcome, ValidationContext
-from .rewarding import REWARD_KINDS, RewardNode, grant_result
+from .rewarding import REWARD_KINDS, RewardNode
 
 
 class IncentiveConfig(BaseModel):
@@ -37,5 +37,4 @@ class IncentiveNode(RewardNode):
         if incentive is None:
             return Outcome(result={"skipped": f"incentive {config.incentive_id} was deleted"})
         # A deactivated incentive is the ledger's to refuse: it records a skipped grant.
-        grant = self.grant(ctx, kind=incentive.kind, incentive=incentive)
-        return Outcome(result=grant_result(grant))
+        return self.grant(ctx, kind=incentive.kind, incentive=incentive)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..models import EmailDelivery
+from ..effects import OutboxEmail
 from ..templating import render, template_problems
 from .base import ExecutionContext, NodeType, Outcome, ValidationContext
 
@@ -49,13 +49,5 @@ class Notification(NodeType):
         variables = ctx.evaluation.template_variables(ctx.experience)
         subject = " ".join(render(config.subject, variables).split())[:255]
         body = render(config.body, variables)
-        if ctx.step.pk is None:
-            ctx.step.save()  # the outbox row points at its step
-        delivery = EmailDelivery.objects.create(
-            store_id=ctx.run.store_id,
-            step=ctx.step,
-            to=customer.email,
-            subject=subject,
-            body=body,
-        )
-        return Outcome(result={"email_delivery_id": delivery.pk, "to": customer.email})
+        email = ctx.effect(OutboxEmail, to=customer.email, subject=subject, body=body)
+        return Outcome(effects=[email])

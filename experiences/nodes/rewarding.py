@@ -12,10 +12,12 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from rewards.actions import grant_reward
-from rewards.models import Incentive, RewardGrant
+from rewards.models import Incentive
 
-from .base import ExecutionContext, NodeType, ValidationContext
+from ..effects import RewardGrant, grant_result
+from .base import ExecutionContext, NodeType, Outcome, ValidationContext
+
+__all__ = ["REWARD_KINDS", "RewardNode", "grant_result", "money"]
 
 REWARD_KINDS = frozenset({"reward_strategy", "surprise_and_delight"})
 
@@ -46,33 +48,9 @@ class RewardNode(NodeType):
             return {"incentive_id": [f"{incentive.name!r} is deactivated."]}
         return {}
 
-    def grant(self, ctx: ExecutionContext, *, kind: str, **kwargs: Any) -> RewardGrant:
-        return grant_reward(
-            store=ctx.evaluation.store,
-            customer=ctx.evaluation.customer,
-            source_key=f"step:{ctx.step.pk}",
-            kind=kind,
-            experience_id=ctx.experience.pk,
-            run_id=ctx.run.pk,
-            step_id=ctx.step.pk,
-            budget=ctx.experience.reward_budget,
-            now=ctx.now,
-            **kwargs,
-        )
-
-
-def grant_result(grant: RewardGrant) -> dict[str, Any]:
-    """What the step records about its grant (a skip keeps its reason under ``skipped``)."""
-    result: dict[str, Any] = {
-        "grant_id": grant.pk,
-        "kind": grant.kind,
-        "status": grant.status,
-        "amount": str(grant.amount),
-        "currency": grant.currency,
-    }
-    if grant.status == RewardGrant.Status.SKIPPED:
-        result["skipped"] = grant.reason
-    return result
+    def grant(self, ctx: ExecutionContext, *, kind: str, **kwargs: Any) -> Outcome:
+        """Decide a grant: an effect, applied through the ledger (``grant_reward``) later."""
+        return Outcome(effects=[ctx.effect(RewardGrant, kind=kind, **kwargs)])
 
 
 def money(value: Decimal) -> Decimal:

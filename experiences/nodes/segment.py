@@ -6,9 +6,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from segments import actions as segment_actions
-from segments.models import MembershipSource, Segment
+from segments.models import Segment
 
+from ..effects import MembershipChange
 from .base import ExecutionContext, NodeType, Outcome, ValidationContext
 
 
@@ -42,21 +42,7 @@ class SegmentNode(NodeType):
         return {config.segment_id}
 
     def execute(self, config: SegmentConfig, ctx: ExecutionContext) -> Outcome:
-        segment = Segment.objects.filter(store_id=ctx.run.store_id, pk=config.segment_id).first()
-        if segment is None:
-            return Outcome(result={"skipped": f"segment {config.segment_id} no longer exists"})
-        change = (
-            segment_actions.add_to_segment
-            if config.action == "add"
-            else segment_actions.remove_from_segment
+        change = ctx.effect(
+            MembershipChange, segment_id=config.segment_id, add=config.action == "add"
         )
-        changed = change(
-            segment,
-            ctx.evaluation.customer,
-            source=MembershipSource.EXPERIENCE,
-            reference=f"run:{ctx.run.pk}/node:{ctx.node.key}",
-            cause=ctx.event,
-        )
-        return Outcome(
-            result={"action": config.action, "segment_id": segment.pk, "changed": changed}
-        )
+        return Outcome(effects=[change])

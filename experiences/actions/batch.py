@@ -1,0 +1,335 @@
+"""Batch walks: the runs that a batch of events starts, started and walked together.
+
+For the events of a batch that start runs afresh (the customer's first event in the batch, no run
+in flight), the engine reads what they need once (customers, trigger index entries, graphs, the
+triggering orders), evaluates every trigger of every event in one statement per store, and then,
+in ONE transaction for the whole batch:
+
+- locks the customers (one statement), reads what re-entry and a redelivery need (two), inserts
+  the runs (one);
+- walks all runs side by side, level by level: the condition nodes of a level are evaluated in one
+  statement per store, the other nodes decide in Python, the steps whose effects point at them are
+  inserted (one statement) and every effect of the level is applied by the ``Effects`` (one
+  statement per kind: memberships with their history, outbox emails; grants through the ledger);
+- writes the remaining steps (one) and the runs' positions (one).
+
+So the statements grow with the depth of the graphs, not with the number of runs, and not at all
+with experiences that do not listen. Every promise of the one-run walk holds: the unique keys of
+runs and steps are the database's; each side effect commits with its step; a worker killed
+mid-batch leaves nothing (the redelivery starts over); a node that fails fails its own run only.
+Should the batch's transaction fail (a constraint, a lock timeout, a bug), its events are handled
+again one by one by ``engine.process_event``, so one bad run never holds back the others.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection, transaction
+from django.utils import timezone
+
+from config.metrics import RUNS_STARTED, STEPS, count_after_commit
+from segments.domain import DomainEvent
+from segments.models import Customer, Order
+
+from ..conditions import Subject, evaluate_many
+from ..context import EvaluationContext
+from ..effects import ApplyEffects, EffectFailed, Effects
+from ..models import Experience, Run, RunStep, TriggerIndex
+from ..nodes import REGISTRY
+from ..nodes.base import ExecutionContext, Outcome
+from .delivery import deliver_emails
+from .walker import MAX_STEPS_PER_WALK, NodeFailed, graph_for, load_graphs
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Walk:
+    """One run walked in the batch, with what its nodes read."""
+
+    run: Run
+    ctx: EvaluationContext
+    event: DomainEvent
+    steps: list[RunStep] = field(default_factory=list)
+
+
+def start_and_walk(
+    items: list[tuple[DomainEvent, Customer, list[TriggerIndex]]],
+    effects: Effects | None = None,
+) -> list[int]:
+    """Start and walk the runs of these (event, customer, entering experiences), each customer
+    named once and without runs in flight; return the ids of the runs started and walked."""
+    if not items:
+        return []
+    applier = effects if effects is not None else ApplyEffects()
+    now = timezone.now()
+    with transaction.atomic():
+        runs = _start(items, now)
+        started = [r.pk for r in runs if r.status == Run.Status.RUNNING]
+        walks = _walks(runs, items)
+        load_graphs({w.run.version_id for w in walks})
+        _walk(walks, now, applier)
+    deliver_emails(getattr(applier, "delivery_ids", []))
+    return started
+
+
+def _start(items, now) -> list[Run]:
+    from .engine import held_out, reentry_refusal
+
+    customer_ids = sorted({c.pk for _, c, _ in items})
+    list(
+        Customer.objects.select_for_update(no_key=True)
+        .filter(pk__in=customer_ids)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    experience_ids = sorted({e.experience_id for _, _, entries in items for e in entries})
+    keys = [event.key for event, _, _ in items]
+    # One statement: each (experience, customer)'s latest rotation (re-entry), and the runs
+    # these events already started (a redelivery).
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"(SELECT DISTINCT ON (experience_id, customer_id) true, experience_id, customer_id,"
+            f" rotation, started_at, '' FROM {Run._meta.db_table}"
+            " WHERE customer_id = ANY(%s) AND experience_id = ANY(%s)"
+            " ORDER BY experience_id, customer_id, rotation DESC)"
+            " UNION ALL (SELECT false, experience_id, customer_id, 0, NULL, trigger_event_key"
+            f" FROM {Run._meta.db_table}"
+            " WHERE trigger_event_key = ANY(%s) AND experience_id = ANY(%s))",
+            [customer_ids, experience_ids, keys, experience_ids],
+        )
+        last, already = {}, set()
+        for is_last, exp, cust, rot, at, key in cursor.fetchall():
+            if is_last:
+                last[(exp, cust)] = {"rotation": rot, "started_at": at}
+            else:
+                already.add((exp, key))
+    runs = []
+    for event, customer, entries in items:
+        for entry in entries:
+            experience: Experience = entry.experience
+            previous = last.get((experience.pk, customer.pk))
+            if (experience.pk, event.key) in already or reentry_refusal(experience, previous, now):
+                continue
+            out = held_out(experience, customer.pk)
+            runs.append(
+                Run(
+                    store_id=experience.store_id,
+                    experience=experience,
+                    version_id=entry.version_id,
+                    customer=customer,
+                    trigger_event_key=event.key,
+                    trigger_event_name=event.name,
+                    trigger_event=event.as_dict(),
+                    chain_origin=event.chain_origin,
+                    depth=event.depth,
+                    status=Run.Status.HELD_OUT if out else Run.Status.RUNNING,
+                    rotation=(previous["rotation"] + 1) if previous else 1,
+                    current_node_id=entry.node_id,
+                    finished_at=now if out else None,
+                )
+            )
+    created = Run.objects.bulk_create(runs)
+    for status, started in Counter(run.status for run in created).items():
+        count_after_commit(RUNS_STARTED, started, status=status)
+    return created
+
+
+STEP_OUTCOMES = {RunStep.Status.DONE: "done", RunStep.Status.WAITING: "waiting"}
+
+
+def _count_steps(walks: list[Walk]) -> None:
+    """The metrics of the steps walked (counted once the batch commits)."""
+    tally = Counter(
+        (step.node.type, STEP_OUTCOMES.get(step.status, "failed"))
+        for w in walks
+        for step in w.steps
+    )
+    for (node_type, outcome), steps in tally.items():
+        count_after_commit(STEPS, steps, node_type=node_type, outcome=outcome)
+
+
+def _walks(runs: list[Run], items) -> list[Walk]:
+    """The runs to walk, each with its context; the triggering orders read in one statement."""
+    by_key = {(event.key, customer.pk): (event, customer) for event, customer, _ in items}
+    walks = []
+    contexts: dict[str, EvaluationContext] = {}
+    for run in runs:
+        if run.status != Run.Status.RUNNING:
+            continue
+        event, customer = by_key[(run.trigger_event_key, run.customer_id)]
+        ctx = contexts.get(event.key)
+        if ctx is None:
+            ctx = contexts[event.key] = EvaluationContext(customer.store, customer, event.data)
+        walks.append(Walk(run, ctx, event))
+    order_ids = {
+        w.event.data["order_id"] for w in walks if isinstance(w.event.data.get("order_id"), int)
+    }
+    if order_ids:
+        orders = Order.objects.in_bulk(order_ids)
+        for w in walks:
+            order = orders.get(w.event.data.get("order_id"))
+            if order is not None and order.customer_id == w.run.customer_id:
+                w.ctx.__dict__["order"] = order  # the cached_property, read for the batch
+    return walks
+
+
+def _walk(walks: list[Walk], now, effects: Effects) -> None:
+    active = list(walks)
+    finished: list[Walk] = []
+    early: list[RunStep] = []  # steps written before their outcome was known
+    for _ in range(MAX_STEPS_PER_WALK):
+        if not active:
+            break
+        tested = _test_conditions(active)
+        decided: list[tuple[Walk, Any, Outcome | NodeFailed]] = []
+        for w in active:
+            graph = graph_for(w.run.version_id)
+            node = graph.nodes[w.run.current_node_id]
+            config = graph.configs[node.pk]
+            step = RunStep(
+                run=w.run, node=node, rotation=w.run.rotation, status=RunStep.Status.WAITING
+            )
+            w.steps.append(step)
+            decided.append((w, config, _decide(w, node, config, step, now, tested.get(id(w)))))
+        with_effects = [
+            (w, config, o) for w, config, o in decided if isinstance(o, Outcome) and o.effects
+        ]
+        if with_effects:
+            # Effects point at their steps: write every step so far of these runs, in order.
+            RunStep.objects.bulk_create(
+                [s for w, _, _ in with_effects for s in w.steps if s.pk is None]
+            )
+            early += [w.steps[-1] for w, _, _ in with_effects]
+            flat = [e for _, _, o in with_effects for e in o.effects]
+            answers = iter(effects.apply(flat))
+            settled = {}
+            for w, config, outcome in with_effects:
+                applied = [next(answers) for _ in outcome.effects]
+                failed = [a for a in applied if isinstance(a, EffectFailed)]
+                node_type = REGISTRY[w.steps[-1].node.type]
+                settled[id(w)] = (
+                    NodeFailed(str(failed[0]))
+                    if failed
+                    else node_type.settle(config, outcome, applied)
+                )
+            decided = [(w, c, settled.get(id(w), o)) for w, c, o in decided]
+        still = []
+        for w, _, outcome in decided:
+            if _advance(w, outcome, now):
+                still.append(w)
+            else:
+                finished.append(w)
+        active = still
+    for w in active:  # more nodes than a walk takes: the rest is walked by the stalled sweep
+        finished.append(w)
+    RunStep.objects.bulk_create([s for w in finished for s in w.steps if s.pk is None])
+    _count_steps(finished)
+    # The steps written before their outcome was known, and every run's position: one
+    # statement (the UPDATE of the steps, a data-modifying WITH, always runs to completion).
+    runs = sorted((w.run for w in finished), key=lambda r: r.pk)
+    if runs:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"WITH steps AS (UPDATE {RunStep._meta.db_table} s SET status = u.status,"
+                " result = u.result, branch = u.branch, error = u.error, due_at = u.due_at,"
+                " wait_for = u.wait_for, finished_at = u.finished_at"
+                " FROM unnest(%s::bigint[], %s::text[], %s::jsonb[], %s::text[], %s::text[],"
+                " %s::timestamptz[], %s::text[], %s::timestamptz[])"
+                " AS u(id, status, result, branch, error, due_at, wait_for, finished_at)"
+                " WHERE s.id = u.id RETURNING s.id)"
+                f" UPDATE {Run._meta.db_table} r SET status = u.status,"
+                " finished_at = u.finished_at, current_node_id = u.node,"
+                " exit_reason = u.exit_reason, updated_at = %s"
+                " FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[], %s::bigint[],"
+                " %s::text[]) AS u(id, status, finished_at, node, exit_reason)"
+                " WHERE r.id = u.id",
+                [
+                    [s.pk for s in early],
+                    [s.status for s in early],
+                    [json.dumps(s.result, cls=DjangoJSONEncoder) for s in early],
+                    [s.branch for s in early],
+                    [s.error for s in early],
+                    [s.due_at for s in early],
+                    [s.wait_for for s in early],
+                    [s.finished_at for s in early],
+                    now,
+                    [r.pk for r in runs],
+                    [r.status for r in runs],
+                    [r.finished_at for r in runs],
+                    [r.current_node_id for r in runs],
+                    [r.exit_reason for r in runs],
+                ],
+            )
+
+
+def _test_conditions(active: list[Walk]) -> dict[int, list]:
+    """Evaluate the branches of every run standing on a condition node: one statement per
+    store. Return, per walk, each branch's (passed, trace)."""
+    by_store: dict[int, list[tuple[Walk, list]]] = {}
+    for w in active:
+        graph = graph_for(w.run.version_id)
+        node = graph.nodes[w.run.current_node_id]
+        config = graph.configs[node.pk]
+        if node.type == "condition" and config is not None:
+            by_store.setdefault(w.run.store_id, []).append(
+                (w, [branch.conditions for branch in config.branches])
+            )
+    tested: dict[int, list] = {}
+    for group in by_store.values():
+        store = group[0][0].ctx.store
+        subjects = [Subject.of(w.run.customer_id, w.event.data) for w, _ in group]
+        answers = evaluate_many(store, subjects, [sets for _, sets in group])
+        for (w, _), answer in zip(group, answers, strict=True):
+            tested[id(w)] = answer
+    return tested
+
+
+def _decide(w: Walk, node, config, step, now, tested) -> Outcome | NodeFailed:
+    node_type = REGISTRY.get(node.type)
+    exec_ctx = ExecutionContext(
+        run=w.run,
+        node=node,
+        step=step,
+        experience=w.run.experience,
+        evaluation=w.ctx,
+        event=w.event,
+        now=now,
+        tested=tested,
+    )
+    try:
+        if node_type is None or (node_type.config_model is not None and config is None):
+            raise ValueError(f"node type {node.type!r} or its configuration is invalid")
+        return node_type.execute(config, exec_ctx)
+    except Exception as exc:  # noqa: BLE001 - a node's own failure ends its run, visibly
+        logger.exception("Run %s failed at node %s", w.run.pk, node.key)
+        return NodeFailed(str(exc))
+
+
+def _advance(w: Walk, outcome: Outcome | NodeFailed, now) -> bool:
+    """Record the node's outcome on its step and move the run; return whether it walks on."""
+    run, step = w.run, w.steps[-1]
+    if isinstance(outcome, NodeFailed):
+        step.status, step.error, step.finished_at = RunStep.Status.FAILED, str(outcome)[:2000], now
+        run.status, run.finished_at = Run.Status.FAILED, now
+        run.exit_reason = f"{step.node.key}: {outcome}"[:200]
+        return False
+    step.result, step.branch = outcome.result, outcome.branch
+    if outcome.waits:
+        step.due_at, step.wait_for = outcome.wait_until, outcome.wait_for
+        run.status = Run.Status.WAITING
+        return False
+    step.status, step.finished_at = RunStep.Status.DONE, now
+    graph = graph_for(run.version_id)
+    target = None if outcome.end else graph.edges.get((step.node_id, outcome.branch))
+    if target is None:
+        run.status, run.finished_at = Run.Status.COMPLETED, now
+        return False
+    run.current_node_id = target
+    return True
