@@ -72,7 +72,6 @@ def make_version(store, *, nodes: list[tuple[str, str, dict]], holdout: int = 0)
         store=store,
         name=f"Experience {Experience.objects.count() + 1}",
         kind=Experience.Kind.REWARD_STRATEGY,
-        status=Experience.Status.LIVE,
         holdout_percent=holdout,
     )
     version = ExperienceVersion.objects.create(
@@ -83,7 +82,8 @@ def make_version(store, *, nodes: list[tuple[str, str, dict]], holdout: int = 0)
         published_at=NOW - dt.timedelta(days=200),
     )
     experience.live_version = version
-    experience.save(update_fields=["live_version"])
+    experience.status = Experience.Status.LIVE
+    experience.save(update_fields=["live_version", "status"])
     made = {
         key: Node.objects.create(version=version, key=key, type=type_, config=config)
         for key, type_, config in nodes
