@@ -136,6 +136,7 @@ class SegmentAdmin(admin.ModelAdmin):
         "calculation_finished_at",
         "last_calculated_at",
         "last_error",
+        "links",
     ]
     actions = ["recompute_now", "export_members_csv"]
 
@@ -154,6 +155,9 @@ class SegmentAdmin(admin.ModelAdmin):
             format_html('<a href="{}">members</a>', reverse(base + "members", args=[obj.pk])),
             format_html('<a href="{}">history</a>', reverse(base + "history", args=[obj.pk])),
             format_html('<a href="{}">export</a>', reverse(base + "export", args=[obj.pk])),
+            format_html(
+                '<a href="{}">analytics</a>', reverse("app-segment-analytics", args=[obj.pk])
+            ),
         ]
         if obj.kind == Segment.Kind.STATIC:
             parts.append(
