@@ -20,7 +20,7 @@ def line_chart(
     height: int = 220,
 ) -> SafeString:
     """One line per series over the labels (dates or months), with a y axis from 0."""
-    pad_l, pad_r, pad_t, pad_b = 48, 12, 12, 28
+    pad_l, pad_r, pad_t, pad_b = 48, 36, 12, 28
     values = [v for vs in series.values() for v in vs if v is not None]
     top = max(values, default=0) or 1
     n = max(len(labels), 1)

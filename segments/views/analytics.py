@@ -29,6 +29,17 @@ BLOCKS = (
 )
 
 
+def _shown(key: str, value):
+    """A figure as the page shows it (the CSV keeps the raw value)."""
+    if value is None:
+        return None
+    if key == "repeat_rate":
+        return f"{value * 100:.1f}%"
+    if key == "orders_per_customer":
+        return f"{value:.2f}"
+    return value
+
+
 def _window(request) -> int:
     raw = request.GET.get("window", "30")
     return int(raw) if raw in {str(w) for w in WINDOWS} else 30
@@ -52,6 +63,10 @@ def _context(request, segment_id: int) -> dict:
                     ),
                 )
             )
+    shown = [
+        (label, *(_shown(key, v) for v in values))
+        for (label, *values), (key, _) in zip(rows, BLOCKS, strict=False)
+    ]
     retention = data["retention"]
     width = max((len(c["months"]) for c in retention), default=0)
     return {
@@ -62,6 +77,7 @@ def _context(request, segment_id: int) -> dict:
         "windows": WINDOWS,
         "data": data,
         "behaviour_rows": rows,
+        "behaviour_shown": shown,
         "retention": [
             {**c, "cells": [(s, charts.shade(s)) for s in c["months"]]} for c in retention
         ],
@@ -104,7 +120,7 @@ def analytics_status(request: HttpRequest, segment_id: int) -> HttpResponse:
             "status": status,
             "segment": segment,
             "status_url": reverse("app-segment-analytics-status", args=[segment.pk]),
-            "can_refresh": request.membership.has_role(Role.EDITOR),
+            "can_edit": request.membership.has_role(Role.EDITOR),
             "refresh_url": reverse("app-segment-analytics-refresh", args=[segment.pk]),
         },
     )
