@@ -136,9 +136,18 @@ class SegmentAdmin(admin.ModelAdmin):
         "calculation_finished_at",
         "last_calculated_at",
         "last_error",
-        "links",
+        "analytics_link",
     ]
     actions = ["recompute_now", "export_members_csv"]
+
+    @admin.display(description="Analytics")
+    def analytics_link(self, obj: Segment):
+        if obj is None or obj.pk is None:
+            return "-"
+        return format_html(
+            '<a href="{}">Size, behaviour and retention</a>',
+            reverse("app-segment-analytics", args=[obj.pk]),
+        )
 
     @admin.display(description="Status")
     def status_with_progress(self, obj: Segment):

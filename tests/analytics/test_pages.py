@@ -86,3 +86,14 @@ def test_experience_analytics_page_and_csv(client, viewer, seeded):
         url = f"/app/experiences/{experience.pk}/analytics.csv?table={table}"
         assert client.get(url).status_code == 200
     assert client.get(f"/app/experiences/{experience.pk}/analytics/?version=9").status_code == 404
+
+
+def test_django_admin_links_to_both_analytics_pages(client, seeded):
+    from tests.fixtures.factories import make_user
+
+    client.force_login(make_user(is_staff=True, is_superuser=True))
+    segment, experience = seeded["segment"], seeded["experience"]
+    page = client.get(f"/admin/segments/segment/{segment.pk}/change/").content.decode()
+    assert f"/app/segments/{segment.pk}/analytics/" in page
+    page = client.get(f"/admin/experiences/experience/{experience.pk}/change/").content.decode()
+    assert f"/app/experiences/{experience.pk}/analytics/" in page
