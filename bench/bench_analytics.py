@@ -55,45 +55,45 @@ def _prepare(customers: int):
     call_command("seed_demo", customers=customers, store=SLUG, verbosity=0)
     store = Store.objects.get(slug=SLUG)
     seeded = time.perf_counter() - t0
-    segment, created = Segment.objects.get_or_create(store=store, name="Bench milestone")
-    if created:
-        # A tenth of the customers joined over the last 180 days; every join has its history row.
-        _sql(
-            """INSERT INTO segments_segmentmembership
+    segment, _ = Segment.objects.get_or_create(store=store, name="Bench milestone")
+    # A tenth of the customers joined over the last 180 days, each with its history row (only
+    # those not yet in: the store may have grown since the last run).
+    _sql(
+        """WITH joined AS (
+               INSERT INTO segments_segmentmembership
                    (store_id, segment_id, customer_id, source, reference, added_at)
                SELECT %s, %s, c.id, 'manual', 'bench',
                       now() - (c.id %% 180) * interval '1 day' - (c.id %% 24) * interval '1 hour'
-               FROM segments_customer c WHERE c.store_id = %s AND c.id %% 10 = 0""",
-            [store.pk, segment.pk, store.pk],
-        )
-        _sql(
-            """INSERT INTO segments_segmenthistory
-                   (store_id, segment_id, segment_name, customer_id, action, source, reference, at)
-               SELECT store_id, segment_id, '', customer_id, 'added', 'manual', 'bench', added_at
-               FROM segments_segmentmembership WHERE segment_id = %s""",
-            [segment.pk],
-        )
-        Segment.objects.filter(pk=segment.pk).update(member_count=segment.memberships.count())
+               FROM segments_customer c WHERE c.store_id = %s AND c.id %% 10 = 0
+               ON CONFLICT DO NOTHING
+               RETURNING store_id, segment_id, customer_id, added_at)
+           INSERT INTO segments_segmenthistory
+               (store_id, segment_id, segment_name, customer_id, action, source, reference, at)
+           SELECT store_id, segment_id, '', customer_id, 'added', 'manual', 'bench', added_at
+           FROM joined""",
+        [store.pk, segment.pk, store.pk],
+    )
+    Segment.objects.filter(pk=segment.pk).update(member_count=segment.memberships.count())
     experience = (
         Experience.objects.filter(store=store, live_version__isnull=False).order_by("pk").first()
     )
     if experience is None:
         raise SystemExit("seed_demo made no live experience (is Rewards on for the store?)")
-    if not experience.runs.filter(trigger_event_key__startswith="bench:").exists():
-        Experience.objects.filter(pk=experience.pk).update(holdout_percent=50)
-        _sql(
-            """INSERT INTO experiences_run
-                   (store_id, experience_id, version_id, customer_id, trigger_event_key,
-                    trigger_event_name, trigger_event, chain_origin, depth, status, rotation,
-                    exit_reason, started_at, updated_at)
-               SELECT %s, %s, %s, c.id, 'bench:' || c.id, 'order_processed', '{}'::jsonb,
-                      'bench:' || c.id, 0,
-                      CASE WHEN c.id %% 2 = 0 THEN 'held_out' ELSE 'completed' END, 1, '',
-                      now() - (c.id %% 200) * interval '1 day', now()
-               FROM segments_customer c WHERE c.store_id = %s AND c.id %% 5 = 0
-               ON CONFLICT DO NOTHING""",
-            [store.pk, experience.pk, experience.live_version_id, store.pk],
-        )
+    Experience.objects.filter(pk=experience.pk).update(holdout_percent=50)
+    # A fifth of the customers entered it over the last 200 days; half of them were held out.
+    _sql(
+        """INSERT INTO experiences_run
+               (store_id, experience_id, version_id, customer_id, trigger_event_key,
+                trigger_event_name, trigger_event, chain_origin, depth, status, rotation,
+                exit_reason, started_at, updated_at)
+           SELECT %s, %s, %s, c.id, 'bench:' || c.id, 'order_processed', '{}'::jsonb,
+                  'bench:' || c.id, 0,
+                  CASE WHEN c.id %% 2 = 0 THEN 'held_out' ELSE 'completed' END, 1, '',
+                  now() - (c.id %% 200) * interval '1 day', now()
+           FROM segments_customer c WHERE c.store_id = %s AND c.id %% 5 = 0
+           ON CONFLICT DO NOTHING""",
+        [store.pk, experience.pk, experience.live_version_id, store.pk],
+    )
     user, _ = get_user_model().objects.get_or_create(username=f"{SLUG}-viewer")
     StoreMembership.objects.get_or_create(store=store, user=user, defaults={"role": Role.VIEWER})
     token, _ = Token.objects.get_or_create(user=user)
@@ -111,7 +111,7 @@ def _new_day(store, customers: int) -> int:
            SELECT store_id, id, 'bench-day-' || %s || '-' || id, '', '', 25.00, 'USD',
                   'shopify_checkout', 'recurring', true, false, '[]'::jsonb, 'paid',
                   now() - (id %% 24) * interval '1 hour'
-           FROM segments_customer WHERE store_id = %s AND id %% 30 = %s %% 30""",
+           FROM segments_customer WHERE store_id = %s AND (id * 7 + %s) %% 30 = 0""",
         [stamp, store.pk, stamp],
     )
     rows = _sql(
