@@ -116,6 +116,14 @@ def run_refresh(store_id: int, *, now: dt.datetime | None = None) -> str:
     row = _claim(store_id, now)
     if row is None:
         return "busy"
+    if connection.vendor != "postgresql":
+        AnalyticsRefresh.objects.filter(pk=row.pk).update(
+            state=AnalyticsRefresh.State.FAILED,
+            finished_at=timezone.now(),
+            error="Analytics need PostgreSQL (set DATABASE_URL); the embedded SQLite has no "
+            "time zones or window functions for them.",
+        )
+        return AnalyticsRefresh.State.FAILED
 
     def beat() -> None:
         AnalyticsRefresh.objects.filter(pk=row.pk).update(heartbeat_at=timezone.now())
