@@ -252,27 +252,38 @@ def outcome(version: ExperienceVersion, now: dt.datetime, currency: str) -> dict
 # --- refresh --------------------------------------------------------------------------------
 
 
-def refresh_version(version: ExperienceVersion, now: dt.datetime) -> ExperienceSummary:
+def refresh_version(
+    version: ExperienceVersion,
+    now: dt.datetime,
+    as_of: dt.datetime | None = None,
+    *,
+    outcome_too: bool = True,
+) -> ExperienceSummary:
+    """Write the version's summary; ``outcome_too=False`` keeps the outcome already computed
+    (its windows are whole and end before today, so a same-day refresh cannot change it)."""
     store = version.store
     runs = scoped(Run, store).filter(version=version).values("id")
-    summary, _ = ExperienceSummary.objects.update_or_create(
-        version=version,
-        defaults={
-            "store": store,
-            "experience_id": version.experience_id,
-            "funnel": funnel(version),
-            "rewards": reward_figures(store, experience_id=version.experience_id, run_ids=runs),
-            "outcome": outcome(version, now, store.currency),
-            "computed_at": now,
-        },
-    )
+    values = {
+        "store": store,
+        "experience_id": version.experience_id,
+        "funnel": funnel(version),
+        "rewards": reward_figures(store, experience_id=version.experience_id, run_ids=runs),
+        "computed_at": now,
+    }
+    existing = ExperienceSummary.objects.filter(version=version).first()
+    if outcome_too or existing is None:
+        values["outcome"] = outcome(version, as_of or now, store.currency)
+    summary, _ = ExperienceSummary.objects.update_or_create(version=version, defaults=values)
     return summary
 
 
 def refresh_experiences(ctx: RefreshContext) -> int:
-    """Refresh the summaries of the store's versions that have runs and moved since last time:
-    runs updated, grants of the experience updated, or new orders from customers who entered
-    (each an EXISTS over an index), or every one once a day as the windows move."""
+    """Refresh the summaries of the store's versions that moved since the last refresh.
+
+    Funnel and rewards follow runs and grants (updated since); the outcome follows late orders
+    (arrived since the watermark, dated before today) of customers who entered, and the day
+    (its windows end at the start of today). Each test is an EXISTS over an index.
+    """
     from rewards.models import RewardGrant
     from segments.models import Order
 
@@ -281,26 +292,30 @@ def refresh_experiences(ctx: RefreshContext) -> int:
     )
     versions = list(scoped(ExperienceVersion, ctx.store).filter(pk__in=with_runs).order_by("pk"))
     everything = ctx.full or ctx.new_day or ctx.since is None
-    new_customers = (
-        scoped(Order, ctx.store).filter(id__gt=ctx.order_watermark).values("customer_id")
+    late_customers = (
+        scoped(Order, ctx.store)
+        .filter(id__gt=ctx.order_watermark, processed_at__lt=ctx.as_of)
+        .values("customer_id")
     )
     done = 0
     for version in versions:
+        outcome_too = True
         if not everything:
             runs = scoped(Run, ctx.store).filter(
                 experience_id=version.experience_id, version=version
             )
+            outcome_too = runs.filter(customer_id__in=late_customers).exists()
             moved = (
-                not ExperienceSummary.objects.filter(version=version).exists()
+                outcome_too
+                or not ExperienceSummary.objects.filter(version=version).exists()
                 or runs.filter(updated_at__gt=ctx.since).exists()
-                or runs.filter(customer_id__in=new_customers).exists()
                 or scoped(RewardGrant, ctx.store)
                 .filter(experience_id=version.experience_id, updated_at__gt=ctx.since)
                 .exists()
             )
             if not moved:
                 continue
-        refresh_version(version, ctx.now)
+        refresh_version(version, ctx.now, ctx.as_of, outcome_too=outcome_too)
         ctx.beat()
         done += 1
     return done

@@ -4,7 +4,10 @@ the aggregates return.
 
 Definitions (also in the API's schema and on the page):
 
-- Days are whole days in the store's time zone. ``members`` is the count at the end of the day.
+- Days are whole days in the store's time zone. ``members`` is the count at the end of the day
+  (today's row: so far). Every other figure is as of the start of today (``as_of``, passed as
+  ``now``): windows are whole days, so a refresh later the same day only has to redo what late
+  data or membership changes touched, and the daily refresh moves the windows.
 - Behaviour **before/after** joining, window W: the current members who joined at least W days
   ago (so every one has a whole window each side), each aligned on their own join date; orders
   in the W days before joining against the W days from joining.
@@ -255,7 +258,7 @@ def retention(segment_id: int, tz: str, now: dt.datetime) -> list[dict]:
             {"seg": segment_id, "tz": tz, "now": now, "months": RETENTION_MONTHS},
         )
         rows = cur.fetchall()
-    local_now = now.astimezone(__import__("zoneinfo").ZoneInfo(tz))
+    local_now = (now - dt.timedelta(microseconds=1)).astimezone(__import__("zoneinfo").ZoneInfo(tz))
     cohorts: dict[dt.date, dict] = {}
     for cohort, size, k, n in rows:
         elapsed = (local_now.year - cohort.year) * 12 + local_now.month - cohort.month

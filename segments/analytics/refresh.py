@@ -52,6 +52,7 @@ class RefreshContext:
     since: dt.datetime | None  # the previous refresh's computed_at
     order_watermark: int  # orders with a larger id are new since then
     new_day: bool  # the store's date moved since the previous refresh
+    as_of: dt.datetime  # the start of today in the store's time zone: windows end there
     beat: Callable[[], None]  # call after each unit of work: moves the heartbeat
 
 
@@ -132,6 +133,7 @@ def run_refresh(store_id: int, *, now: dt.datetime | None = None) -> str:
         store = Store.objects.get(pk=store_id)
         tz = store.timezone
         today = now.astimezone(store.tzinfo).date()
+        as_of = dt.datetime.combine(today, dt.time(), tzinfo=store.tzinfo)
         full = row.full or row.computed_at is None
         new_day = row.computed_at is None or row.computed_at.astimezone(store.tzinfo).date() < today
         history_mark = SegmentHistory.objects.filter(store=store).aggregate(m=Max("id"))["m"] or 0
@@ -151,8 +153,14 @@ def run_refresh(store_id: int, *, now: dt.datetime | None = None) -> str:
             .annotate(d=Max("date"))
             .order_by()
         )
-        ordered = set() if full else _segments_with_new_orders(store.pk, row.order_id)
-        store_sums = figures.store_period_sums(store.pk, now)
+        everything = full or new_day
+        late = False if everything else _late_orders(store.pk, row.order_id, as_of)
+        ordered = _segments_with_new_orders(store.pk, row.order_id, as_of) if late else set()
+        if everything or late or not row.store_sums:
+            store_sums = figures.store_period_sums(store.pk, as_of)
+            store_sums = {str(w): [str(v) for v in sums] for w, sums in store_sums.items()}
+        else:
+            store_sums = row.store_sums
         for segment in segments:
             changed = segment.pk in first_change
             since = last_days.get(segment.pk) or dt.date.min
@@ -161,12 +169,14 @@ def run_refresh(store_id: int, *, now: dt.datetime | None = None) -> str:
             if full:
                 since = dt.date.min
             figures.refresh_daily_sizes(segment.pk, store.pk, tz, since, today)
-            if full or new_day or changed or segment.pk in ordered or not _has_summary(segment):
-                _refresh_summary(segment, tz, now)
+            if everything or changed or segment.pk in ordered or not _has_summary(segment):
+                _refresh_summary(segment, tz, as_of, now)
             beat()
         versions = sum(
             refresher(
-                RefreshContext(store, now, full, row.computed_at, row.order_id, new_day, beat)
+                RefreshContext(
+                    store, now, full, row.computed_at, row.order_id, new_day, as_of, beat
+                )
             )
             for refresher in _refreshers
         )
@@ -177,7 +187,7 @@ def run_refresh(store_id: int, *, now: dt.datetime | None = None) -> str:
             full=False,
             history_id=history_mark,
             order_id=order_mark,
-            store_sums={str(w): [str(v) for v in sums] for w, sums in store_sums.items()},
+            store_sums=store_sums,
             **({"last_full_at": now} if full else {}),
         )
         logger.info(
@@ -196,23 +206,35 @@ def _has_summary(segment: Segment) -> bool:
     return SegmentSummary.objects.filter(segment=segment).exists()
 
 
-def _segments_with_new_orders(store_id: int, order_watermark: int) -> set[int]:
-    """Segments with a member who placed (or had cancelled) an order since the watermark."""
+def _late_orders(store_id: int, order_watermark: int, as_of: dt.datetime) -> bool:
+    """Whether orders that arrived since the watermark are dated before today (late ones)."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT EXISTS (SELECT 1 FROM segments_order WHERE store_id = %s AND id > %s "
+            "AND processed_at < %s)",
+            [store_id, order_watermark, as_of],
+        )
+        return cur.fetchone()[0]
+
+
+def _segments_with_new_orders(store_id: int, order_watermark: int, as_of) -> set[int]:
+    """Segments with a member who has an order, arrived since the watermark, dated before today."""
     with connection.cursor() as cur:
         cur.execute(
             """SELECT DISTINCT m.segment_id FROM segments_segmentmembership m
             WHERE m.store_id = %s AND m.customer_id IN (
-                SELECT customer_id FROM segments_order WHERE store_id = %s AND id > %s)""",
-            [store_id, store_id, order_watermark],
+                SELECT customer_id FROM segments_order
+                WHERE store_id = %s AND id > %s AND processed_at < %s)""",
+            [store_id, store_id, order_watermark, as_of],
         )
         return {r[0] for r in cur.fetchall()}
 
 
-def _refresh_summary(segment: Segment, tz: str, now: dt.datetime) -> None:
+def _refresh_summary(segment: Segment, tz: str, as_of: dt.datetime, now: dt.datetime) -> None:
     behaviour = {}
-    member_sums = figures.member_period_sums(segment.store_id, segment.pk, now)
+    member_sums = figures.member_period_sums(segment.store_id, segment.pk, as_of)
     for window in figures.WINDOWS:
-        before, after = figures.before_after(segment.pk, window, now)
+        before, after = figures.before_after(segment.pk, window, as_of)
         behaviour[str(window)] = {
             "before": before,
             "after": after,
@@ -223,7 +245,7 @@ def _refresh_summary(segment: Segment, tz: str, now: dt.datetime) -> None:
         defaults={
             "store_id": segment.store_id,
             "behaviour": behaviour,
-            "retention": figures.retention(segment.pk, tz, now),
+            "retention": figures.retention(segment.pk, tz, as_of),
             "computed_at": now,
         },
     )

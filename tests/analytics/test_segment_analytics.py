@@ -156,3 +156,15 @@ def test_another_stores_segment_is_a_404(api, store, seeded):
         URL.format(slug=other_viewer.stores.get().slug, id=seeded["segment"].pk)
     )
     assert response.status_code == 404
+
+
+def test_sweep_queues_stores_whose_figures_are_due(store, seeded, settings):
+    settings.ANALYTICS_REFRESH_SECONDS = 600
+    # fresh figures: nothing to do for this store
+    assert sweep(now=NOW + dt.timedelta(minutes=5))["queued"] == 0
+    # older than ten minutes: queued (not a full one, the last full was today)
+    result = sweep(now=NOW + dt.timedelta(minutes=11))
+    row = AnalyticsRefresh.objects.get(store=store)
+    assert result["queued"] == 1 and row.state == "queued" and row.full is False
+    # a second sweep does not queue it twice
+    assert sweep(now=NOW + dt.timedelta(minutes=12))["queued"] == 0
