@@ -145,12 +145,23 @@ def before_after(segment_id: int, window: int, now: dt.datetime) -> tuple[dict, 
     return _block(row, 0), _block(row, 7)
 
 
-def _period_sums(store_id: int, now: dt.datetime, segment_id: int | None) -> dict[int, tuple]:
+MEMBERS = "SELECT customer_id FROM segments_segmentmembership WHERE segment_id = %(seg)s"
+# Customers who joined since a history watermark (joins of today, added to the stored sums).
+JOINED_SINCE = (
+    "SELECT DISTINCT customer_id FROM segments_segmenthistory "
+    "WHERE segment_id = %(seg)s AND id > %(mark)s AND action = 'added'"
+)
+
+
+def _period_sums(
+    store_id: int,
+    now: dt.datetime,
+    segment_id: int | None,
+    members_sql: str = MEMBERS,
+    mark: int = 0,
+) -> dict[int, tuple]:
     """Sums over the last 30/60/90 days for the store's customers (or one segment's members)."""
-    members = (
-        "AND o.customer_id IN (SELECT customer_id FROM segments_segmentmembership "
-        "WHERE segment_id = %(seg)s)"
-    )
+    members = f"AND o.customer_id IN ({members_sql})"
     sub_members = members.replace("o.customer_id", "s.customer_id")
     cols_per, cols_sum, cols_sub = [], [], []
     for w in WINDOWS:
@@ -170,7 +181,7 @@ def _period_sums(store_id: int, now: dt.datetime, segment_id: int | None) -> dic
     )
     scope = members if segment_id is not None else ""
     sub_scope = sub_members if segment_id is not None else ""
-    params = {"store": store_id, "now": now, "seg": segment_id}
+    params = {"store": store_id, "now": now, "seg": segment_id, "mark": mark}
     with connection.cursor() as cur:
         cur.execute(
             f"""
@@ -197,10 +208,7 @@ def _period_sums(store_id: int, now: dt.datetime, segment_id: int | None) -> dic
         if segment_id is None:
             cur.execute("SELECT count(*) FROM segments_customer WHERE store_id = %s", [store_id])
         else:
-            cur.execute(
-                "SELECT count(*) FROM segments_segmentmembership WHERE segment_id = %s",
-                [segment_id],
-            )
+            cur.execute(f"SELECT count(*) FROM ({members_sql}) m", params)
         (customers,) = cur.fetchone()
     sums = {}
     for i, w in enumerate(WINDOWS):
@@ -219,6 +227,13 @@ def member_period_sums(store_id: int, segment_id: int, now: dt.datetime) -> dict
     return _period_sums(store_id, now, segment_id)
 
 
+def joined_since_sums(
+    store_id: int, segment_id: int, history_mark: int, now: dt.datetime
+) -> dict[int, tuple]:
+    """The sums of the customers who joined since the watermark: what today's joins add."""
+    return _period_sums(store_id, now, segment_id, JOINED_SINCE, history_mark)
+
+
 def rest_of_store(store_sums: list, member_sums: list) -> dict:
     """The rest of the store: the store's sums less the members' over the same days."""
     return _block(
@@ -226,8 +241,11 @@ def rest_of_store(store_sums: list, member_sums: list) -> dict:
     )
 
 
-def retention(segment_id: int, tz: str, now: dt.datetime) -> list[dict]:
-    """Cohorts by joining month with the share ordering in each month since (one statement)."""
+def retention(
+    segment_id: int, tz: str, now: dt.datetime, from_cohort: dt.date | None = None
+) -> list[dict]:
+    """Cohorts by joining month with the share ordering in each month since (one statement);
+    ``from_cohort``: only the cohorts of that month on (the rest did not change)."""
     with connection.cursor() as cur:
         cur.execute(
             """
@@ -235,6 +253,8 @@ def retention(segment_id: int, tz: str, now: dt.datetime) -> list[dict]:
                 SELECT customer_id,
                        date_trunc('month', added_at AT TIME ZONE %(tz)s)::date AS cohort
                 FROM segments_segmentmembership WHERE segment_id = %(seg)s
+                  AND (%(from)s::date IS NULL
+                       OR date_trunc('month', added_at AT TIME ZONE %(tz)s)::date >= %(from)s)
             ), sizes AS (
                 SELECT cohort, count(*) AS size FROM m GROUP BY cohort
             ), active AS (
@@ -255,7 +275,13 @@ def retention(segment_id: int, tz: str, now: dt.datetime) -> list[dict]:
               ON active.cohort = sizes.cohort AND active.k <= %(months)s
             ORDER BY sizes.cohort, active.k
             """,
-            {"seg": segment_id, "tz": tz, "now": now, "months": RETENTION_MONTHS},
+            {
+                "seg": segment_id,
+                "tz": tz,
+                "now": now,
+                "months": RETENTION_MONTHS,
+                "from": from_cohort,
+            },
         )
         rows = cur.fetchall()
     local_now = (now - dt.timedelta(microseconds=1)).astimezone(__import__("zoneinfo").ZoneInfo(tz))

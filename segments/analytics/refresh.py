@@ -21,6 +21,8 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -169,7 +171,12 @@ def run_refresh(store_id: int, *, now: dt.datetime | None = None) -> str:
             if full:
                 since = dt.date.min
             figures.refresh_daily_sizes(segment.pk, store.pk, tz, since, today)
-            if everything or changed or segment.pk in ordered or not _has_summary(segment):
+            summary = SegmentSummary.objects.filter(segment=segment).first()
+            if everything or summary is None or segment.pk in ordered:
+                _refresh_summary(segment, tz, as_of, now)
+            elif changed and _only_joins_today(segment, row.history_id, as_of):
+                _add_todays_joins(summary, row.history_id, tz, as_of, now)
+            elif changed:
                 _refresh_summary(segment, tz, as_of, now)
             beat()
         versions = sum(
@@ -202,8 +209,34 @@ def run_refresh(store_id: int, *, now: dt.datetime | None = None) -> str:
         raise
 
 
-def _has_summary(segment: Segment) -> bool:
-    return SegmentSummary.objects.filter(segment=segment).exists()
+def _only_joins_today(segment: Segment, history_mark: int, as_of: dt.datetime) -> bool:
+    """Whether the segment's changes since the watermark are all joins dated today: those
+    members have no whole window yet, so before/after stay as they are."""
+    return (
+        not SegmentHistory.objects.filter(segment=segment, id__gt=history_mark)
+        .exclude(action=SegmentHistory.Action.ADDED, at__gte=as_of)
+        .exists()
+    )
+
+
+def _add_todays_joins(
+    summary: SegmentSummary, history_mark: int, tz: str, as_of: dt.datetime, now: dt.datetime
+) -> None:
+    """Add today's joins to the members' period sums and redo this month's cohort only."""
+    added = figures.joined_since_sums(summary.store_id, summary.segment_id, history_mark, as_of)
+    behaviour = summary.behaviour
+    for window in figures.WINDOWS:
+        block = behaviour[str(window)]
+        block["members_period"] = [
+            str(Decimal(old) + Decimal(new))
+            for old, new in zip(block["members_period"], added[window], strict=True)
+        ]
+    month = as_of.astimezone(ZoneInfo(tz)).date().replace(day=1)
+    kept = [c for c in summary.retention if c["cohort"] < month.strftime("%Y-%m")]
+    summary.behaviour = behaviour
+    summary.retention = kept + figures.retention(summary.segment_id, tz, as_of, month)
+    summary.computed_at = now
+    summary.save(update_fields=["behaviour", "retention", "computed_at"])
 
 
 def _late_orders(store_id: int, order_watermark: int, as_of: dt.datetime) -> bool:

@@ -6,7 +6,12 @@ import datetime as dt
 import pytest
 
 from segments.analytics.refresh import run_refresh, sweep
-from segments.models import AnalyticsRefresh, SegmentDailySize, SegmentSummary
+from segments.models import (
+    AnalyticsRefresh,
+    SegmentDailySize,
+    SegmentMembership,
+    SegmentSummary,
+)
 from tests.fixtures.factories import make_store, make_user
 
 from .seed import NOW, at, history, seed_segment_store
@@ -120,6 +125,29 @@ def test_incremental_refresh_touches_only_what_changed(store, seeded):
     assert SegmentSummary.objects.get(segment=segment).computed_at == later
     assert SegmentSummary.objects.get(segment=other).computed_at == before_other
     assert AnalyticsRefresh.objects.get(store=store).computed_at == later
+
+
+def test_todays_joins_added_incrementally_match_a_full_refresh(api, viewer, store, seeded):
+    segment, c = seeded["segment"], seeded["customers"]
+    # given c5 (two orders in the last 30 days, a cancelled subscription) joins today
+    SegmentMembership.objects.create(store=store, segment=segment, customer=c[5], source="manual")
+    SegmentMembership.objects.filter(segment=segment, customer=c[5]).update(
+        added_at=at("2026-06-15", 13)
+    )
+    history(segment, c[5], "added", "2026-06-15")
+    later = NOW + dt.timedelta(hours=2)
+    run_refresh(store.pk, now=later)
+    incremental = [_get(api, viewer, store, segment, window=w).json() for w in (30, 90)]
+    # when everything is computed again
+    AnalyticsRefresh.objects.filter(store=store).update(full=True)
+    run_refresh(store.pk, now=later)
+    full = [_get(api, viewer, store, segment, window=w).json() for w in (30, 90)]
+    # then the incremental figures are the same, and c5 moved from the rest to the members
+    for inc, ful in zip(incremental, full, strict=True):
+        assert inc["behaviour"] == ful["behaviour"] and inc["retention"] == ful["retention"]
+    assert incremental[0]["behaviour"]["rest"]["orders"] == 0
+    assert incremental[0]["behaviour"]["rest"]["customers"] == 2
+    assert incremental[0]["retention"][-1] == {"cohort": "2026-06", "size": 2, "months": [1.0]}
 
 
 def test_sweep_restarts_a_refresh_that_died_visibly(store, seeded):
