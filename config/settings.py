@@ -297,12 +297,24 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": 60.0,
         "options": {"queue": "scheduled", "expires": 55},
     },
+    # Analytics: restart a refresh whose heartbeat stopped, queue the stores that are due.
+    "analytics-sweep": {
+        "task": "scheduled.analytics_sweep",
+        "schedule": 60.0,
+        "options": {"queue": "scheduled", "expires": 55},
+    },
     # Restart segment calculations that stopped making progress.
     "segments-sweep-stuck-calculations": {
         "task": "scheduled.sweep_stuck_segment_calculations",
         "schedule": 120.0,
     },
 }
+
+# --- Analytics ------------------------------------------------------------------------------
+# Summaries older than this are refreshed by the sweep; a refresh whose heartbeat is older than
+# ANALYTICS_STALE_SECONDS is taken for dead and restarted.
+ANALYTICS_REFRESH_SECONDS = int(os.environ.get("ANALYTICS_REFRESH_SECONDS") or 900)
+ANALYTICS_STALE_SECONDS = int(os.environ.get("ANALYTICS_STALE_SECONDS") or 300)
 
 # --- Inbound events (webhooks) --------------------------------------------------------------
 INGEST_BATCH_SIZE = int(os.environ.get("INGEST_BATCH_SIZE") or 100)

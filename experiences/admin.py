@@ -75,7 +75,12 @@ class ExperienceAdmin(admin.ModelAdmin):
     actions = ["pause_selected", "resume_selected", "archive_selected"]
 
     def get_readonly_fields(self, request, obj=None):
-        return [*(f.name for f in self.model._meta.fields), "builder_link", "diagnose_link"]
+        return [
+            *(f.name for f in self.model._meta.fields),
+            "builder_link",
+            "analytics_link",
+            "diagnose_link",
+        ]
 
     def has_add_permission(self, request):
         return False  # created through the API or the app, with a first draft
@@ -92,6 +97,14 @@ class ExperienceAdmin(admin.ModelAdmin):
             return "-"
         return format_html(
             '<a href="/app/experiences/{}/builder/">Open the flow builder</a>', obj.pk
+        )
+
+    @admin.display(description="Analytics")
+    def analytics_link(self, obj):
+        if obj.pk is None:
+            return "-"
+        return format_html(
+            '<a href="/app/experiences/{}/analytics/">Funnel, rewards and outcome</a>', obj.pk
         )
 
     @admin.display(description="Diagnose a customer")

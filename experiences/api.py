@@ -21,6 +21,8 @@ from segments.queries import scoped
 
 from . import actions, diagnostics
 from .actions.authoring import graph_of, load_graph_rows, validate_version
+from .analytics import experience_analytics, version_for
+from .analytics_serializers import VERSION_PARAMETER, ExperienceAnalyticsSerializer
 from .blueprints import blueprints_for
 from .conditions import field_catalog
 from .models import Experience, ExperienceVersion, Run
@@ -300,6 +302,36 @@ class ExperienceViewSet(
         if not raw.isdigit() or not 1 <= int(raw) <= 365:
             raise ValidationError({"days": ["Give a number of days from 1 to 365."]})
         return Response(live_counts(self.get_object(), days=int(raw)))
+
+    @extend_schema(
+        summary="An experience's analytics",
+        description=(
+            "The funnel of a version (customers per node, per branch and A/B path), its "
+            "rewards, and its outcome against the holdout or between A/B paths in the 30 and "
+            "90 days after entering: rates by a two-proportion z test, means by Welch's t-test "
+            "with CUPED, each with the difference (b - a) and its 95% CI. Read from summaries "
+            "(`computed_at`)."
+        ),
+        parameters=[VERSION_PARAMETER],
+        responses=ExperienceAnalyticsSerializer,
+    )
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
+    def analytics(self, request, store_slug=None, pk=None):
+        experience = self.get_object()
+        raw = request.query_params.get("version")
+        number = None
+        if raw is not None:
+            if not raw.isdigit() or not 1 <= int(raw) <= 2**31 - 1:
+                raise ValidationError({"version": ["Give a version number (1 or more)."]})
+            number = int(raw)
+        version = version_for(experience, number)
+        if number is not None and (
+            version is None or version.state == ExperienceVersion.State.DRAFT
+        ):
+            raise NotFound("No such published version.")
+        return Response(
+            ExperienceAnalyticsSerializer(experience_analytics(experience, version)).data
+        )
 
     @extend_schema(request=None, responses=GraphSerializer)
     @action(detail=True, methods=["post"])

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views
+from . import analytics_views, views
 
 urlpatterns = [
     path("experiences/", views.experience_list, name="app-experiences"),
@@ -18,4 +18,24 @@ urlpatterns = [
         name="app-experience-archive",
     ),
     path("experiences/<int:experience_id>/builder/", views.builder, name="experience-builder"),
+    path(
+        "experiences/<int:experience_id>/analytics/",
+        analytics_views.experience_analytics_page,
+        name="app-experience-analytics",
+    ),
+    path(
+        "experiences/<int:experience_id>/analytics/status/",
+        analytics_views.analytics_status,
+        name="app-experience-analytics-status",
+    ),
+    path(
+        "experiences/<int:experience_id>/analytics/refresh/",
+        analytics_views.analytics_refresh,
+        name="app-experience-analytics-refresh",
+    ),
+    path(
+        "experiences/<int:experience_id>/analytics.csv",
+        analytics_views.analytics_csv,
+        name="app-experience-analytics-csv",
+    ),
 ]

@@ -19,6 +19,12 @@ class ExperiencesConfig(AppConfig):
         # A segment that a live experience uses cannot be deleted.
         register_segment_usage_check(segment_usage_descriptions)
 
+        from segments.analytics.refresh import register_refresher
+
+        from .analytics import refresh_experiences
+
+        register_refresher(refresh_experiences)
+
         from segments.customer_sections import register_customer_section
 
         from .views import runs_section

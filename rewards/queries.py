@@ -84,3 +84,60 @@ def grant_summary(store: Store) -> dict:
         "grants_by_status": by_status,
         "grants_by_kind": by_kind,
     }
+
+
+def reward_figures(store: Store, *, experience_id: int, run_ids: QuerySet | None = None) -> dict:
+    """Return an experience's rewards for its analytics (two grouped queries).
+
+    ``run_ids``: a query of run ids (one version's runs) to count only their grants. Grants are
+    counted by status with their value; ``cost`` is the value of what customers actually got
+    (redeemed grants, and credit spent). Cross-sell offers are counted by answer, and
+    ``revenue_added`` is what accepted offers added to orders (price times quantity).
+    """
+    grants = scoped(RewardGrant, store).filter(experience_id=experience_id)
+    if run_ids is not None:
+        grants = grants.filter(run_id__in=run_ids)
+    by_status = {s: {"count": 0, "value": ZERO} for s in RewardGrant.Status.values}
+    for status, count, value in (
+        grants.values_list("status")
+        .annotate(count=Count("id"), value=Sum("amount", default=ZERO))
+        .order_by()
+    ):
+        by_status[status] = {"count": count, "value": value}
+    spent = (
+        scoped(CreditEntry, store)
+        .filter(grant__in=grants, kind=CreditEntry.Kind.SPEND)
+        .aggregate(s=Sum("amount", default=ZERO))["s"]
+    )
+    redeemed_other = (
+        grants.filter(status=RewardGrant.Status.REDEEMED)
+        .exclude(kind=RewardGrant.Kind.CREDIT)
+        .aggregate(s=Sum("amount", default=ZERO))["s"]
+    )
+    offers = scoped(CrossSellOffer, store).filter(grant__in=grants)
+    with connection.cursor() as cur:
+        sql, params = offers.values("id").query.sql_with_params()
+        cur.execute(
+            f"""SELECT o.status, count(*),
+                   coalesce(sum(CASE WHEN o.status = 'accepted'
+                       THEN coalesce((g.item->>'price')::numeric, 0)
+                            * coalesce((g.item->>'quantity')::numeric, 1) END), 0)
+                FROM rewards_crossselloffer o JOIN rewards_rewardgrant g ON g.id = o.grant_id
+                WHERE o.id IN ({sql}) GROUP BY o.status""",
+            params,
+        )
+        offer_rows = cur.fetchall()
+    offer_counts = {s: 0 for s in CrossSellOffer.Status.values}
+    revenue = ZERO
+    for status, count, added in offer_rows:
+        offer_counts[status] = count
+        revenue += Decimal(added)
+    return {
+        "currency": store.currency,
+        "grants": {
+            s: {"count": v["count"], "value": str(v["value"])} for s, v in by_status.items()
+        },
+        "cost": str(-spent + redeemed_other),
+        "offers": offer_counts,
+        "revenue_added": str(revenue.quantize(Decimal("0.01"))),
+    }

@@ -200,24 +200,6 @@ def change_memberships(
         else:
             answers.append("")
             usable.append(r)
-    if connection.vendor != "postgresql":
-        segments = {s.pk: s for s in Segment.objects.filter(pk__in={r.segment_id for r in usable})}
-        customers = {
-            c.pk: c for c in Customer.objects.filter(pk__in={r.customer_id for r in usable})
-        }
-        for i, r in enumerate(requests):
-            if answers[i]:
-                continue
-            change = add_to_segment if r.add else remove_from_segment
-            changed = change(
-                segments[r.segment_id],
-                customers[r.customer_id],
-                source=source,
-                reference=r.reference,
-                cause=r.cause,
-            )
-            answers[i] = "changed" if changed else "unchanged"
-        return answers
     # A (segment, customer) named again (two runs adding the same customer) goes in a later
     # round, so each request sees the one before it, as one by one.
     rounds: list[list[int]] = []

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from .views import common, customers, segments
+from .views import analytics, common, customers, segments
 
 urlpatterns = [
     path("", common.home, name="app-home"),
@@ -39,6 +39,26 @@ urlpatterns = [
         "segments/<int:segment_id>/imports/<int:import_id>/",
         segments.import_progress,
         name="app-segment-import-progress",
+    ),
+    path(
+        "segments/<int:segment_id>/analytics/",
+        analytics.segment_analytics_page,
+        name="app-segment-analytics",
+    ),
+    path(
+        "segments/<int:segment_id>/analytics/status/",
+        analytics.analytics_status,
+        name="app-segment-analytics-status",
+    ),
+    path(
+        "segments/<int:segment_id>/analytics/refresh/",
+        analytics.analytics_refresh,
+        name="app-segment-analytics-refresh",
+    ),
+    path(
+        "segments/<int:segment_id>/analytics.csv",
+        analytics.analytics_csv,
+        name="app-segment-analytics-csv",
     ),
     path("customers/", customers.customer_list, name="app-customers"),
     path("customers/<int:customer_id>/", customers.customer_detail, name="app-customer"),

@@ -12,6 +12,7 @@ EXPECTED = {
     "segments.run_import": "segments",
     "segments.announce_history": "segments",
     "segments.announce_pending": "segments",
+    "segments.refresh_analytics": "segments",
     "experiences.process_event": "experiences",
     "experiences.process_events": "experiences",
     "experiences.advance_run": "experiences",
@@ -21,6 +22,7 @@ EXPECTED = {
     "scheduled.recompute_dynamic_segments": "scheduled",
     "scheduled.sweep_stuck_segment_calculations": "scheduled",
     "scheduled.rewards_sweep": "scheduled",
+    "scheduled.analytics_sweep": "scheduled",
     "rewards.process_events": "experiences",
     "segments.ping": "default",
 }

@@ -57,8 +57,6 @@ def deliver_emails(delivery_ids: list[int]) -> dict[str, int]:
     ``deliver_email`` claims one, sent one by one, marked sent in one update."""
     if not delivery_ids:
         return {}
-    if connection.vendor != "postgresql":
-        return {status: 1 for status in map(deliver_email, delivery_ids)}
     with connection.cursor() as cursor:  # committed on its own (autocommit), like one claim
         cursor.execute(
             f"UPDATE {EmailDelivery._meta.db_table} SET status = %s, claimed_at = %s,"

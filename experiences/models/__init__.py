@@ -1,5 +1,6 @@
 """Models of the ``experiences`` app: the authored graph (graph.py) and its execution (runs.py)."""
 
+from .analytics import ExperienceSummary
 from .graph import Edge, Experience, ExperienceVersion, Node, TriggerIndex
 from .runs import ChainLimitHit, EmailDelivery, Run, RunStep
 
@@ -8,6 +9,7 @@ __all__ = [
     "Edge",
     "EmailDelivery",
     "Experience",
+    "ExperienceSummary",
     "ExperienceVersion",
     "Node",
     "Run",

@@ -136,8 +136,18 @@ class SegmentAdmin(admin.ModelAdmin):
         "calculation_finished_at",
         "last_calculated_at",
         "last_error",
+        "analytics_link",
     ]
     actions = ["recompute_now", "export_members_csv"]
+
+    @admin.display(description="Analytics")
+    def analytics_link(self, obj: Segment):
+        if obj is None or obj.pk is None:
+            return "-"
+        return format_html(
+            '<a href="{}">Size, behaviour and retention</a>',
+            reverse("app-segment-analytics", args=[obj.pk]),
+        )
 
     @admin.display(description="Status")
     def status_with_progress(self, obj: Segment):
@@ -154,6 +164,9 @@ class SegmentAdmin(admin.ModelAdmin):
             format_html('<a href="{}">members</a>', reverse(base + "members", args=[obj.pk])),
             format_html('<a href="{}">history</a>', reverse(base + "history", args=[obj.pk])),
             format_html('<a href="{}">export</a>', reverse(base + "export", args=[obj.pk])),
+            format_html(
+                '<a href="{}">analytics</a>', reverse("app-segment-analytics", args=[obj.pk])
+            ),
         ]
         if obj.kind == Segment.Kind.STATIC:
             parts.append(

@@ -16,6 +16,7 @@ from config.api_input import RejectUnknownFieldsMixin
 from config.api_schema import VALIDATION_ERROR
 
 from .. import actions
+from ..analytics.read import segment_analytics
 from ..models import (
     Customer,
     MembershipSource,
@@ -27,6 +28,7 @@ from ..models import (
 )
 from ..queries import TooExpensive, bounded, scoped, segment_history, segment_members
 from ..rules import RuleError, compile_for_store, validate_rule
+from . import analytics as analytics_api
 from .base import StoreScopedModelViewSet, StoreScopedReadOnlyViewSet
 from .commerce import CustomerSerializer
 
@@ -398,6 +400,24 @@ class SegmentViewSet(StoreScopedModelViewSet):
         rows = filtered(HistoryFilter, request, segment_history(self.store, segment=segment))
         page = self.paginate_queryset(rows)
         return self.get_paginated_response(HistorySerializer(page, many=True).data)
+
+    @extend_schema(
+        summary="A segment's analytics",
+        description=(
+            "Size per day with who entered and left, the members' purchasing behaviour before "
+            "and after joining (each aligned on their own join date) next to the rest of the "
+            "store, and retention by joining month. Read from summary rows that a background "
+            "refresh computes (`computed_at`); before/after is not proof of cause."
+        ),
+        parameters=[analytics_api.WINDOW_PARAMETER],
+        responses=analytics_api.SegmentAnalyticsSerializer,
+    )
+    @action(detail=True, methods=["get"], filterset_class=None, pagination_class=None)
+    def analytics(self, request, *args, **kwargs):
+        segment = self.get_object()
+        window = analytics_api.window_from(request)
+        data = segment_analytics(segment, window)
+        return Response(analytics_api.SegmentAnalyticsSerializer(data).data)
 
 
 class SegmentCalculationFilter(django_filters.FilterSet):

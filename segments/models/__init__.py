@@ -1,5 +1,6 @@
 """Models of the ``segments`` app, one module per concern."""
 
+from .analytics import AnalyticsRefresh, SegmentDailySize, SegmentSummary
 from .commerce import Customer, Order, OrderLine, Subscription, UpcomingOrder
 from .events import InboundEvent, OutboxEvent, ReportedStreak
 from .segment_jobs import JobStatus, SegmentCalculation, SegmentImport, SegmentImportProblem
@@ -13,6 +14,9 @@ from .segmentation import (
 from .tenancy import Role, Store, StoreMembership, StoreOwned
 
 __all__ = [
+    "AnalyticsRefresh",
+    "SegmentDailySize",
+    "SegmentSummary",
     "Customer",
     "InboundEvent",
     "JobStatus",

@@ -1,5 +1,6 @@
 """Celery tasks of the ``segments`` app, one module per concern; thin wrappers over actions."""
 
+from .analytics import analytics_sweep, refresh_analytics
 from .ingest import process_pending, sweep_inbound_events, sweep_outbox
 from .misc import ping
 from .segmentation import (
@@ -14,6 +15,8 @@ from .segmentation import (
 )
 
 __all__ = [
+    "analytics_sweep",
+    "refresh_analytics",
     "announce_history",
     "announce_pending",
     "evaluate_customer",
