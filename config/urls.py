@@ -29,6 +29,7 @@ urlpatterns = [
     # The merchant app: each app owns its pages (segments: login, segments, customers).
     path("app/", include("segments.app_urls")),
     path("app/", include("experiences.app_urls")),
+    path("app/", include("rewards.app_urls")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("webhooks/shopify/", shopify_webhook, name="webhook-shopify"),
