@@ -124,7 +124,7 @@ def add_action_errors(form: forms.Form, exc: RewardError) -> None:
         if field not in form.fields:
             field = None
         for message in messages:
-            form.add_error(field, message)
+            form.add_error(field, message[:1].upper() + message[1:])
 
 
 class AdjustCreditForm(forms.Form):

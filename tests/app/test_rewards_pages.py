@@ -80,7 +80,7 @@ def test_editor_adjusts_credit_once_even_when_the_form_is_sent_twice(
 ):
     client = login(editor)
     page = client.get(f"/app/customers/{customer.pk}/").content.decode()
-    assert 'aria-label="Adjust credit"' in page and "Revoke" not in page
+    assert 'aria-label="Credit adjustment"' in page and "Revoke" not in page
     form = {"amount": "5.00", "reason": "Late delivery", "key": "form-key-1"}
     first = client.post(f"/app/customers/{customer.pk}/credit/adjust/", form)
     again = client.post(f"/app/customers/{customer.pk}/credit/adjust/", form)
