@@ -18,6 +18,11 @@ urlpatterns = [
         views.incentive_deactivate,
         name="app-rewards-incentive-deactivate",
     ),
+    path(
+        "rewards/incentives/<int:incentive_id>/activate/",
+        views.incentive_activate,
+        name="app-rewards-incentive-activate",
+    ),
     path("rewards/grants/", views.grant_list, name="app-rewards-grants"),
     path(
         "rewards/grants/<int:grant_id>/revoke/", views.grant_revoke, name="app-rewards-grant-revoke"

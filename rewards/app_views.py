@@ -375,6 +375,20 @@ def incentive_deactivate(request: HttpRequest, incentive_id: int) -> HttpRespons
     return redirect("app-rewards-incentives")
 
 
+@require_POST
+@rewards_page(Role.EDITOR)
+def incentive_activate(request: HttpRequest, incentive_id: int) -> HttpResponse:
+    incentive = get_object_or_404(incentives_for(request.store), pk=incentive_id)
+    if not incentive.active:
+        try:
+            actions.update_incentive(incentive, active=True)
+        except actions.RewardError as exc:  # its parameters no longer validate: edit them first
+            messages.error(request, f"“{incentive.name}” cannot be reactivated: {exc}")
+        else:
+            messages.success(request, f"“{incentive.name}” is active again.")
+    return redirect("app-rewards-incentives")
+
+
 @rewards_page()
 def grant_list(request: HttpRequest) -> HttpResponse:
     store = request.store

@@ -261,6 +261,10 @@ def test_editor_edits_and_deactivates_viewer_only_reads(login, store, editor, vi
     gift.refresh_from_db()
     assert gift.active is False
     assert "Deactivated" in client.get("/app/rewards/incentives/").content.decode()
+    assert login(viewer).post(f"/app/rewards/incentives/{gift.pk}/activate/").status_code == 403
+    assert login(editor).post(f"/app/rewards/incentives/{gift.pk}/activate/").status_code == 302
+    gift.refresh_from_db()
+    assert gift.active is True
 
 
 def test_ledger_filters_by_status_kind_experience_and_customer(login, store, viewer):
@@ -329,3 +333,17 @@ def test_a_grant_page_of_another_kind_of_grant_is_found_only_in_the_store(
     grant = _credit(other_store, f.make_customer(other_store), "x")
     assert login(editor).get(f"/app/rewards/grants/{grant.pk}/revoke/").status_code == 404
     assert RewardGrant.objects.get(pk=grant.pk).status == "issued"
+
+
+def test_incentives_list_reads_a_constant_number_of_queries(
+    login, store, viewer, django_assert_max_num_queries
+):
+    client = login(viewer)
+    _gift(store, "Gift 0")
+    with django_assert_max_num_queries(10) as few:
+        client.get("/app/rewards/incentives/")
+    for i in range(1, 30):
+        _gift(store, f"Gift {i}")
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        page = client.get("/app/rewards/incentives/")
+    assert page.content.count(b"/app/rewards/incentives/") >= 30

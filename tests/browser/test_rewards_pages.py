@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from playwright.sync_api import expect
 
+from experiences.actions import create_from_template
 from rewards import actions
 from rewards.models import CreditEntry, Incentive, RewardGrant
 from segments.models import Role
@@ -66,6 +67,14 @@ def test_editor_creates_from_a_template_and_manages_rewards(live_server, browser
         "Cross-sell offer · Add-on product (edit the product)"
     )
     screenshot(page, "builder-incentive-picker")
+    # a trigger's segment condition and a gift step name their segment and incentive too
+    surprise = create_from_template(store, name="Surprise", template="surprise_free_gift")
+    page.goto(f"{base}/app/experiences/{surprise.pk}/builder/")
+    expect(node(page, "gift")).to_contain_text("Free gift")
+    node(page, "trigger").click()
+    segment = page.get_by_test_id("node-panel").get_by_label("Segment", exact=True)
+    expect(segment.locator("option:checked")).to_have_text("Surprise and delight (static)")
+    screenshot(page, "builder-segment-condition")
 
     # the Rewards section
     page.goto(f"{base}/app/experiences/")
