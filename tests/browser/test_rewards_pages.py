@@ -9,10 +9,11 @@ import pytest
 from playwright.sync_api import expect
 
 from experiences.actions import create_from_template
+from experiences.models import Node
 from rewards import actions
 from rewards.models import CreditEntry, Incentive, RewardGrant
-from segments.models import Role
-from tests.browser.canvas_helpers import node
+from segments.models import Role, Segment
+from tests.browser.canvas_helpers import expect_saved, node
 from tests.fixtures import factories as f
 from tests.fixtures.browser import login, screenshot
 
@@ -69,12 +70,23 @@ def test_editor_creates_from_a_template_and_manages_rewards(live_server, browser
     screenshot(page, "builder-incentive-picker")
     # a trigger's segment condition and a gift step name their segment and incentive too
     surprise = create_from_template(store, name="Surprise", template="surprise_free_gift")
+    members = Segment.objects.get(store=store, name="Surprise and delight")
     page.goto(f"{base}/app/experiences/{surprise.pk}/builder/")
     expect(node(page, "gift")).to_contain_text("Free gift")
     node(page, "trigger").click()
     segment = page.get_by_test_id("node-panel").get_by_label("Segment", exact=True)
     expect(segment.locator("option:checked")).to_have_text("Surprise and delight (static)")
     screenshot(page, "builder-segment-condition")
+    # showing names changes nothing: the conditions saved are the template's (segment by id)
+    page.wait_for_timeout(1500)
+    expect_saved(page)
+    trigger = Node.objects.get(version__experience=surprise, key="trigger")
+    assert trigger.config["conditions"] == [
+        [
+            {"field": "subscription_orders_count", "operator": "eq", "value": 2},
+            {"field": "segment", "operator": "in", "value": members.pk},
+        ]
+    ], trigger.config
 
     # the Rewards section
     page.goto(f"{base}/app/experiences/")
