@@ -98,7 +98,13 @@ function Builder({ boot }) {
           Object.values(t.schema?.properties || {}).some((p) => p["x-picker"] === "incentive"),
         );
         if (givesIncentives)
-          api.list("incentives/").then((r) => r.ok && useInfo.setState({ incentives: r.data }));
+          api.list("incentives/").then((r) =>
+            useInfo.setState(
+              r.ok
+                ? { incentives: r.data }
+                : { incentives: [], incentivesProblem: r.data?.detail || "The incentives could not be loaded." },
+            ),
+          );
         const draft = await loadDraft();
         const local = readLocal(boot);
         if (local && canEdit) {

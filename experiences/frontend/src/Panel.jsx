@@ -180,6 +180,7 @@ export function incentiveGives(incentive) {
 function IncentivePicker({ value, onChange, disabled, readonly, id, schema }) {
   const kinds = schema?.["x-incentive-kinds"];
   const all = useInfo((s) => s.incentives);
+  const problem = useInfo((s) => s.incentivesProblem);
   const incentives = useMemo(
     () => (all || []).filter((i) => (!kinds || kinds.includes(i.kind)) && (i.active || i.id === value)),
     [all, kinds, value],
@@ -203,7 +204,8 @@ function IncentivePicker({ value, onChange, disabled, readonly, id, schema }) {
         ))}
         {missing && <option value={value}>{`Incentive ${value} (not found)`}</option>}
       </select>
-      {all && incentives.length === 0 && (
+      {problem && <p className="error">{problem}</p>}
+      {all && !problem && incentives.length === 0 && (
         <p className="field-description">This store has no active incentive of this kind yet.</p>
       )}
       {chosen && !chosen.active && <p className="error">This incentive is deactivated: choose another.</p>}

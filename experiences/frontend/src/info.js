@@ -13,7 +13,8 @@ export const useInfo = create((set) => ({
   diff: null,
   // The store's segments and incentives, for pickers and node summaries (names, not ids).
   segments: [],
-  incentives: null, // null: not loaded (or Rewards are not enabled)
+  incentives: null, // null: not loaded yet
+  incentivesProblem: "", // why they could not be loaded (e.g. Rewards are not enabled)
   addSegment: (segment) => set((s) => ({ segments: [...s.segments, segment] })),
   setErrors: (errors) => {
     const errorCount = {};
