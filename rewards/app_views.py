@@ -42,6 +42,7 @@ from .queries import balance_of, grant_summary, grants_for, incentives_for
 ENTRIES_ON_CUSTOMER = 10
 GRANTS_ON_CUSTOMER = 20
 GRANTS_PER_PAGE = 50
+INCENTIVES_PER_PAGE = 50
 
 
 def rewards_page(role: str = Role.VIEWER):
@@ -273,14 +274,16 @@ def overview(request: HttpRequest) -> HttpResponse:
 
 @rewards_page()
 def incentive_list(request: HttpRequest) -> HttpResponse:
-    incentives = list(incentives_for(request.store).order_by("-active", "name", "id"))
+    page = Paginator(
+        incentives_for(request.store).order_by("-active", "name", "id"), INCENTIVES_PER_PAGE
+    ).get_page(request.GET.get("page"))
     kinds = dict(RewardKind.choices)
-    for incentive in incentives:
+    for incentive in page.object_list:
         incentive.kind_label = kinds[incentive.kind]
     return render_page(
         request,
         "rewards/app/incentive_list.html",
-        {"incentives": incentives, "kinds": RewardKind.choices},
+        {"incentives": page.object_list, "page": page, "kinds": RewardKind.choices},
     )
 
 

@@ -342,8 +342,10 @@ def test_incentives_list_reads_a_constant_number_of_queries(
     _gift(store, "Gift 0")
     with django_assert_max_num_queries(10) as few:
         client.get("/app/rewards/incentives/")
-    for i in range(1, 30):
-        _gift(store, f"Gift {i}")
+    for i in range(1, 55):
+        _gift(store, f"Gift {i:02d}")
     with django_assert_max_num_queries(len(few.captured_queries)):
-        page = client.get("/app/rewards/incentives/")
-    assert page.content.count(b"/app/rewards/incentives/") >= 30
+        page = client.get("/app/rewards/incentives/").content.decode()
+    assert page.count('<td><a href="/app/rewards/incentives/') == 50
+    assert "Page 1 of 2" in page and "Gift 54" not in page
+    assert "Gift 54" in client.get("/app/rewards/incentives/?page=2").content.decode()
