@@ -14,7 +14,6 @@ import statistics
 import subprocess
 import sys
 import time
-import uuid
 
 from bench.bench_ingest import _free_port
 
@@ -101,10 +100,14 @@ def main(argv: list[str]) -> None:
     port = _free_port()
     from django.conf import settings
 
-    # The same secret key as this process: the browser's session cookie is made here.
-    settings.SECRET_KEY = secret = uuid.uuid4().hex
+    # The same secret key as this process: the browser's session cookie is made here, and the
+    # store's webhook secrets were encrypted with a key derived from it.
+    secret = settings.SECRET_KEY
     env = {**os.environ, "DATABASE_URL": url, "DEBUG": "0", "SECRET_KEY": secret,
-           "ALLOWED_HOSTS": "127.0.0.1", "LOG_LEVEL": "WARNING"}  # fmt: skip
+           "ALLOWED_HOSTS": "127.0.0.1", "LOG_LEVEL": "WARNING",
+           # plain HTTP on the loopback: no redirect to HTTPS, cookies sent over HTTP
+           "SECURE_SSL_REDIRECT": "0", "SESSION_COOKIE_SECURE": "0", "CSRF_COOKIE_SECURE": "0",
+           "SECURE_HSTS_SECONDS": "0"}  # fmt: skip
     server = subprocess.Popen(
         [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload", "--insecure"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
