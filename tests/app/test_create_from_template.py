@@ -54,7 +54,8 @@ def test_without_rewards_templates_are_explained_and_refused(client, store, edit
     store.save()
     client.force_login(editor)
     page = client.get("/app/experiences/new/").content.decode()
-    assert "Needs Rewards, which are not enabled for Store A" in page
+    assert "Rewards are not enabled for Store A, so they cannot be used yet" in page
+    assert 'id="needs-rewards-streak_reward">Needs Rewards<' in page
     assert 'value="streak_reward" disabled' in page
     answer = client.post(
         "/app/experiences/new/",

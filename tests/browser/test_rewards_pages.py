@@ -138,3 +138,22 @@ def test_editor_creates_from_a_template_and_manages_rewards(live_server, browser
     page.goto(f"{base}/app/rewards/caps/")
     expect(page.get_by_text("Only the store's owners change the caps.")).to_be_visible()
     screenshot(page, "app-rewards-caps-editor")
+
+
+def test_store_without_rewards_sees_why(live_server, browser_page, transactional_db):
+    store = f.make_store(name="Plain Tea Co", slug="plain-tea", rewards_enabled=False)
+    f.make_user(store, Role.EDITOR, username="tea-editor")
+    page, base = browser_page, live_server.url
+    login(page, base, "tea-editor")
+    expect(page.get_by_role("link", name="Rewards", exact=True)).to_have_count(0)
+    page.goto(f"{base}/app/experiences/new/")
+    expect(page.get_by_label("Streak reward")).to_be_disabled()
+    expect(
+        page.get_by_text("Rewards are not enabled for Plain Tea Co, so they cannot be used yet")
+    ).to_be_visible()
+    screenshot(page, "app-experience-new-without-rewards")
+    page.goto(f"{base}/app/rewards/")
+    expect(
+        page.get_by_role("heading", name="Rewards are not enabled for Plain Tea Co")
+    ).to_be_visible()
+    screenshot(page, "app-rewards-not-enabled")
