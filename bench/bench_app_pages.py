@@ -1,10 +1,12 @@
-"""The merchant app's list pages with many rows: experiences and segments at 500 each.
+"""The merchant app's list pages with many rows: experiences, segments, incentives and grants at
+500 each (the grants all of one customer, whose page is measured too).
 
 Run: ``make bench BENCH_ARGS="app_pages"`` (PostgreSQL from ``DATABASE_URL``). Options:
 ``--rows=N`` (default 500), ``--requests=R`` (default 50 per page).
 
 In one process with Django's test client (no network), signed in as the store's owner: the time
-per request and the number of queries of ``/app/experiences/`` and ``/app/segments/`` with N rows
+per request and the number of queries of each page (``/app/experiences/``, ``/app/segments/``,
+the Rewards overview, incentives and grant ledger, and the customer's page) with N rows
 and with 5 rows (the query count must not grow), against ``/healthz`` (a trivial JSON view that
 goes through the same middleware) and a trivial signed-in page of the app (``/app/`` redirect)
 measured in the same run (without the test framework's template instrumentation, as in
@@ -72,6 +74,37 @@ def _store(slug: str, rows: int):
     return store, user
 
 
+def _rewards(store, rows: int) -> int:
+    """Give the store ``rows`` incentives and ``rows`` credit grants (with their entries) to one
+    customer, written directly (setup only); return that customer's id."""
+    from decimal import Decimal
+
+    from rewards.models import CreditEntry, Incentive, RewardGrant
+    from segments.models import Customer
+
+    if not store.rewards_enabled:
+        store.rewards_enabled = True
+        store.save(update_fields=["rewards_enabled"])
+    customer = Customer.objects.get(store=store, email=f"runner@{store.slug}.test")
+    Incentive.objects.bulk_create(
+        Incentive(store=store, name=f"Gift {i:04d}", kind="free_gift",
+                  params={"product_id": str(i), "title": f"Gift {i}", "quantity": 1})
+        for i in range(Incentive.objects.filter(store=store).count(), rows)
+    )  # fmt: skip
+    have = RewardGrant.objects.filter(store=store).count()
+    grants = RewardGrant.objects.bulk_create(
+        RewardGrant(store=store, customer=customer, kind="credit", source_key=f"bench:{i}",
+                    amount=Decimal("1.00"), currency=store.currency)
+        for i in range(have, rows)
+    )  # fmt: skip
+    CreditEntry.objects.bulk_create(
+        CreditEntry(store=store, customer=customer, grant=g, kind="grant", amount=g.amount,
+                    currency=store.currency, key=f"grant:{g.pk}")
+        for g in grants
+    )  # fmt: skip
+    return customer.pk
+
+
 def _measure(client, url: str, requests: int) -> tuple[float, float, int]:
     """Return (median ms, p95 ms, queries) of GET url."""
     from django.db import connection
@@ -99,6 +132,8 @@ def main(argv: list[str]) -> None:
     t0 = time.perf_counter()
     big_store, big_user = _store("bench-app", opts.rows)
     small_store, small_user = _store("bench-app-small", 5)
+    big_customer = _rewards(big_store, opts.rows)
+    small_customer = _rewards(small_store, 5)
     print(f"setup: {opts.rows} experiences and segments in {time.perf_counter() - t0:.1f}s")
 
     big, small = Client(), Client()
@@ -112,8 +147,15 @@ def main(argv: list[str]) -> None:
     )
     print(f"{'/app/ (signed in)':<22}{'-':>6}{app_ms:>11.1f}{app_p95:>9.1f}{app_q:>9}"
           f"{app_ms / base_ms:>11.1f}")  # fmt: skip
-    for url in ("/app/experiences/", "/app/segments/"):
+    pages = (
+        "/app/experiences/", "/app/segments/", "/app/rewards/", "/app/rewards/incentives/",
+        "/app/rewards/grants/", "customer",
+    )  # fmt: skip
+    for page in pages:
         for label, client, rows in (("big", big, opts.rows), ("small", small, 5)):
+            url = page
+            if page == "customer":
+                url = f"/app/customers/{big_customer if label == 'big' else small_customer}/"
             ms, p95, queries = _measure(client, url, opts.requests)
             print(f"{url:<22}{rows:>6}{ms:>11.1f}{p95:>9.1f}{queries:>9}{ms / base_ms:>11.1f}")
             if label == "big":

@@ -14,7 +14,6 @@ import statistics
 import subprocess
 import sys
 import time
-import uuid
 
 from bench.bench_ingest import PLAIN_HTTP, _free_port
 
@@ -101,8 +100,9 @@ def main(argv: list[str]) -> None:
     port = _free_port()
     from django.conf import settings
 
-    # The same secret key as this process: the browser's session cookie is made here.
-    settings.SECRET_KEY = secret = uuid.uuid4().hex
+    # The same secret key as this process: the browser's session cookie is made here, and the
+    # store's webhook secrets were encrypted with a key derived from it.
+    secret = settings.SECRET_KEY
     env = {**os.environ, "DATABASE_URL": url, "DEBUG": "0", "SECRET_KEY": secret,
            "ALLOWED_HOSTS": "127.0.0.1", "LOG_LEVEL": "WARNING", **PLAIN_HTTP}  # fmt: skip
     server = subprocess.Popen(

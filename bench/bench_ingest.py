@@ -78,7 +78,12 @@ def _bench_database() -> tuple[str, dict]:
 
 # The benches talk plain HTTP on loopback: production's HTTPS redirect and secure-only cookies
 # are turned off the way a deployment that terminates TLS elsewhere would.
-PLAIN_HTTP = {"SECURE_SSL_REDIRECT": "0", "SESSION_COOKIE_SECURE": "0", "CSRF_COOKIE_SECURE": "0"}
+PLAIN_HTTP = {
+    "SECURE_SSL_REDIRECT": "0",
+    "SESSION_COOKIE_SECURE": "0",
+    "CSRF_COOKIE_SECURE": "0",
+    "SECURE_HSTS_SECONDS": "0",
+}
 
 
 def _env(database_url: str) -> dict:

@@ -27,6 +27,7 @@ urlpatterns = [
     # The merchant app: each app owns its pages (segments: login, segments, customers).
     path("app/", include("segments.app_urls")),
     path("app/", include("experiences.app_urls")),
+    path("app/", include("rewards.app_urls")),
     path("admin/operations/", admin.site.admin_view(operations), name="admin-operations"),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),

@@ -30,3 +30,9 @@ class ExperiencesConfig(AppConfig):
         from .views import runs_section
 
         register_customer_section("runs", "Experience runs", runs_section, order=20)
+
+        from rewards.experience_names import register_experience_names
+
+        from .queries import experience_names
+
+        register_experience_names(experience_names)

@@ -17,6 +17,14 @@ def experiences_for(store: Store) -> QuerySet[Experience]:
     return scoped(Experience, store).select_related("live_version")
 
 
+def experience_names(store: Store, ids=None) -> dict[int, str]:
+    """Return ``{id: name}`` of the store's experiences (these ids, or all), in one query."""
+    rows = scoped(Experience, store)
+    if ids is not None:
+        rows = rows.filter(pk__in=list(ids))
+    return dict(rows.values_list("pk", "name"))
+
+
 def runs_for(experience: Experience) -> QuerySet[Run]:
     return (
         scoped(Run, experience.store)

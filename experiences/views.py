@@ -20,6 +20,7 @@ from segments.views.common import render_page
 from segments.web import merchant_view
 
 from . import actions
+from .blueprints import BLUEPRINTS, blueprints_for
 from .models import Experience, Run
 from .queries import experiences_for
 
@@ -75,9 +76,42 @@ def experience_list(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _template_choices(store) -> list[dict]:
+    """Every template, with its kind and whether this store can use it (Rewards)."""
+    return [
+        {
+            "key": b.key,
+            "kind": b.kind,
+            "name": b.name,
+            "description": b.description,
+            "available": store.rewards_enabled or not b.requires_rewards,
+        }
+        for b in blueprints_for()
+    ]
+
+
+def _check_template(store, values: dict) -> dict[str, list[str]]:
+    blueprint = BLUEPRINTS.get(values["template"])
+    if blueprint is None:
+        return {"template": ["Choose a template from the list, or a blank flow."]}
+    if blueprint.kind != values["kind"]:
+        kind = Experience.Kind(blueprint.kind).label.lower()
+        return {"template": [f"“{blueprint.name}” is a {kind} template: choose that kind."]}
+    if blueprint.requires_rewards and not store.rewards_enabled:
+        return {
+            "template": [
+                f"“{blueprint.name}” gives rewards, and Rewards are not enabled for this store."
+            ]
+        }
+    return {}
+
+
 @experiences_page(Role.EDITOR)
 def experience_create(request: HttpRequest) -> HttpResponse:
+    """Create an experience, blank or from a template of its kind, and open the builder."""
     values = {"name": "", "kind": Experience.Kind.REWARD_STRATEGY, "template": ""}
+    if request.method == "GET" and request.GET.get("kind") in Experience.Kind.values:
+        values["kind"] = request.GET["kind"]
     errors: dict[str, list[str]] = {}
     if request.method == "POST":
         values = {k: request.POST.get(k, "").strip() for k in values}
@@ -87,19 +121,35 @@ def experience_create(request: HttpRequest) -> HttpResponse:
             errors["name"] = ["Keep the name under 200 characters."]
         if values["kind"] not in Experience.Kind.values:
             errors["kind"] = ["Choose one of the kinds below."]
+        elif values["template"]:
+            errors.update(_check_template(request.store, values))
         if not errors:
             try:
-                experience = actions.create_experience(
-                    request.store, name=values["name"], kind=values["kind"]
-                )
-            except (ValidationError, actions.ExperienceError) as exc:
+                if values["template"]:
+                    experience = actions.create_from_template(
+                        request.store, name=values["name"], template=values["template"]
+                    )
+                else:
+                    experience = actions.create_experience(
+                        request.store, name=values["name"], kind=values["kind"]
+                    )
+            except ValidationError as exc:
+                found = exc.message_dict if hasattr(exc, "error_dict") else {"name": exc.messages}
+                for field, messages in found.items():
+                    errors.setdefault(field if field in values else "name", []).extend(messages)
+            except actions.ExperienceError as exc:
                 errors["name"] = [str(exc)]
             else:
                 return redirect(builder_url(experience.pk))
     return render_page(
         request,
         "experiences/experience_form.html",
-        {"values": values, "errors": errors, "kinds": Experience.Kind.choices},
+        {
+            "values": values,
+            "errors": errors,
+            "kinds": Experience.Kind.choices,
+            "templates": _template_choices(request.store),
+        },
         status=400 if errors else 200,
     )
 

@@ -18,3 +18,9 @@ class RewardsConfig(AppConfig):
         from .receivers import on_entry_deleted
 
         post_delete.connect(on_entry_deleted, sender=CreditEntry, dispatch_uid="rewards.entry")
+
+        from segments.customer_sections import register_customer_section
+
+        from .app_views import customer_section
+
+        register_customer_section("rewards", "Rewards", customer_section, order=30)

@@ -23,7 +23,12 @@ BRANCHES = ["accepted", "declined", "expired"]
 class CrossSellConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    incentive_id: int = Field(description="An active cross-sell incentive of this store.")
+    incentive_id: int = Field(
+        title="Incentive",
+        description="An active cross-sell incentive of this store.",
+        # The builder offers the store's incentives of these kinds by name.
+        json_schema_extra={"x-picker": "incentive", "x-incentive-kinds": ["cross_sell"]},
+    )
     respond_within_days: int = Field(
         3, ge=1, le=60, description="Days the customer has to answer before the offer expires."
     )

@@ -15,7 +15,10 @@ class IncentiveConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     incentive_id: int = Field(
-        description="An active discount or free-gift incentive of this store."
+        title="Incentive",
+        description="An active discount or free-gift incentive of this store.",
+        # The builder offers the store's incentives of these kinds by name.
+        json_schema_extra={"x-picker": "incentive", "x-incentive-kinds": ["discount", "free_gift"]},
     )
 
 

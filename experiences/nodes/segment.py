@@ -16,7 +16,11 @@ class SegmentConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     action: Literal["add", "remove"] = "add"
-    segment_id: int = Field(description="A static segment of this store.")
+    segment_id: int = Field(
+        title="Segment",
+        description="A static segment of this store.",
+        json_schema_extra={"x-picker": "segment", "x-segment-kinds": ["static"]},
+    )
 
 
 class SegmentNode(NodeType):

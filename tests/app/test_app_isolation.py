@@ -37,6 +37,26 @@ def _import(store, segment_id):
     return csv_import.start_import(segment, content=b"email\na@example.com\n").pk
 
 
+def _incentive(store):
+    from rewards.actions import create_incentive
+
+    return create_incentive(
+        store, name="Gift", kind="free_gift", params={"product_id": "1", "title": "Mug"}
+    ).pk
+
+
+def _grant(store):
+    from decimal import Decimal
+
+    from rewards.actions import grant_reward
+
+    customer = f.make_customer(store)
+    return grant_reward(
+        store=store, customer=customer, source_key=f"iso:{customer.pk}", kind="credit",
+        amount=Decimal("5.00"),
+    ).pk  # fmt: skip
+
+
 # URL argument -> function(store, already built arguments) returning an id in that store.
 # Add a page with a new argument? Add its factory here (tests/app/test_app_isolation.py).
 ARGUMENT_FACTORIES = {
@@ -44,8 +64,10 @@ ARGUMENT_FACTORIES = {
     "segment_id": lambda store, built: _segment(store),
     "customer_id": lambda store, built: f.make_customer(store).pk,
     "import_id": lambda store, built: _import(store, built["segment_id"]),
+    "incentive_id": lambda store, built: _incentive(store),
+    "grant_id": lambda store, built: _grant(store),
 }
-ORDER = ["experience_id", "segment_id", "customer_id", "import_id"]
+ORDER = ["experience_id", "segment_id", "customer_id", "import_id", "incentive_id", "grant_id"]
 
 # Pages that are not the store's (the login and logout pages themselves).
 PUBLIC = {"app-login", "app-logout"}
@@ -91,7 +113,8 @@ def _url(route, values):
 def test_the_app_has_its_pages():
     names = {p.values[1] for p in PAGES}
     assert {"app-experiences", "app-segments", "app-segment", "app-customer"} <= names
-    assert len(PAGES_WITH_IDS) >= 9
+    assert {"app-rewards", "app-rewards-grants", "app-rewards-incentive"} <= names
+    assert len(PAGES_WITH_IDS) >= 14
 
 
 @pytest.mark.parametrize("route, name, args", PAGES_WITH_IDS)

@@ -101,6 +101,19 @@ function Builder({ boot }) {
         if (!types.ok) throw new Error("The node catalog could not be loaded.");
         const byType = Object.fromEntries(types.data.node_types.map((t) => [t.type, t]));
         useInfo.setState({ catalog: byType, conditionFields: types.data.condition_fields });
+        // Names for pickers and summaries; incentives only where a node gives one (Rewards).
+        api.list("segments/").then((r) => r.ok && useInfo.setState({ segments: r.data }));
+        const givesIncentives = types.data.node_types.some((t) =>
+          Object.values(t.schema?.properties || {}).some((p) => p["x-picker"] === "incentive"),
+        );
+        if (givesIncentives)
+          api.list("incentives/").then((r) =>
+            useInfo.setState(
+              r.ok
+                ? { incentives: r.data }
+                : { incentives: [], incentivesProblem: r.data?.detail || "The incentives could not be loaded." },
+            ),
+          );
         const draft = await loadDraft(pending);
         const local = readLocal(boot);
         if (local && canEdit) {

@@ -8,6 +8,7 @@ import { useBuilder } from "./store";
 import { useInfo } from "./info";
 
 const DefaultStringField = getDefaultRegistry().fields.StringField;
+const DefaultObjectField = getDefaultRegistry().fields.ObjectField;
 
 // A property with no type in its schema (a condition's value): numbers and true/false are
 // typed as such, anything else is text.
@@ -15,6 +16,21 @@ function LooseField(props) {
   const { schema, formData, onChange, disabled, readonly, idSchema, name } = props;
   if (!schema["x-loose"]) return <DefaultStringField {...props} />;
   const id = props.fieldPathId?.$id || idSchema?.$id || name;
+  if (schema["x-segment-value"])
+    return (
+      <div className="form-group field">
+        <label htmlFor={id}>Segment</label>
+        <SegmentPicker
+          id={id}
+          value={typeof formData === "number" ? formData : undefined}
+          disabled={disabled}
+          readonly={readonly}
+          api={props.registry?.formContext?.api || props.formContext?.api}
+          schema={{}}
+          onChange={(v) => onChange(v, props.fieldPathId?.path)}
+        />
+      </div>
+    );
   return (
     <div className="form-group field">
       <label htmlFor={id}>{schema.title || name}</label>
@@ -53,6 +69,7 @@ function loosen(schema, fields = []) {
   for (const [k, v] of Object.entries(schema)) {
     if (k === "properties") {
       const isCondition = v.field && v.operator && fields.length > 0;
+      if (isCondition) out["x-condition"] = true;
       out.properties = Object.fromEntries(
         Object.entries(v).map(([name, prop]) => {
           if (isCondition && name === "field")
@@ -87,16 +104,14 @@ function errorSchema(fields) {
 
 function SegmentPicker({ value, onChange, disabled, readonly, id, api, schema }) {
   // Only static segments when the field says so (a Segment node adds to or removes from one).
-  const onlyStatic = /static/i.test(schema?.description || "");
-  const [segments, setSegments] = useState([]);
+  const kinds = schema?.["x-segment-kinds"] || (/static/i.test(schema?.description || "") ? ["static"] : null);
+  const onlyStatic = kinds?.length === 1 && kinds[0] === "static";
+  const all = useInfo((s) => s.segments);
+  const addSegment = useInfo((s) => s.addSegment);
+  const segments = useMemo(() => all.filter((s) => !kinds || kinds.includes(s.kind)), [all, kinds]);
   const [creating, setCreating] = useState(false);
   const [name, setName] = useState("");
   const [problem, setProblem] = useState("");
-  useEffect(() => {
-    api.get("segments/?page_size=200").then((r) => {
-      if (r.ok) setSegments((r.data.results || r.data).filter((s) => !onlyStatic || s.kind === "static"));
-    });
-  }, [api, onlyStatic]);
   async function create() {
     setProblem("");
     const r = await api.post("segments/", { name, kind: "static" });
@@ -104,11 +119,12 @@ function SegmentPicker({ value, onChange, disabled, readonly, id, api, schema })
       setProblem(Object.values(r.data || {}).flat().join(" ") || "The segment could not be created.");
       return;
     }
-    setSegments((list) => [...list, r.data]);
+    addSegment(r.data);
     onChange(r.data.id);
     setCreating(false);
     setName("");
   }
+  const missing = value !== undefined && value !== null && value !== "" && !segments.some((s) => s.id === value);
   return (
     <div className="segment-picker">
       <select
@@ -121,8 +137,10 @@ function SegmentPicker({ value, onChange, disabled, readonly, id, api, schema })
         {segments.map((s) => (
           <option key={s.id} value={s.id}>
             {s.name}
+            {!onlyStatic && s.kind ? ` (${s.kind})` : ""}
           </option>
         ))}
+        {missing && <option value={value}>{`Segment ${value} (not found)`}</option>}
       </select>
       {!(disabled || readonly) &&
         (creating ? (
@@ -151,6 +169,67 @@ function SegmentPicker({ value, onChange, disabled, readonly, id, api, schema })
   );
 }
 
+// What an incentive gives, in a few words (also the canvas node's summary).
+export function incentiveGives(incentive) {
+  const p = incentive?.params || {};
+  if (incentive?.kind === "credit") return p.amount_type === "percent" ? `${p.amount}% credit` : `${p.amount} credit`;
+  if (incentive?.kind === "discount") return p.discount_type === "percent" ? `${p.value}% off` : `${p.value} off`;
+  return p.title || "";
+}
+
+function IncentivePicker({ value, onChange, disabled, readonly, id, schema }) {
+  const kinds = schema?.["x-incentive-kinds"];
+  const all = useInfo((s) => s.incentives);
+  const problem = useInfo((s) => s.incentivesProblem);
+  const incentives = useMemo(
+    () => (all || []).filter((i) => (!kinds || kinds.includes(i.kind)) && (i.active || i.id === value)),
+    [all, kinds, value],
+  );
+  const missing = value !== undefined && value !== null && all && !incentives.some((i) => i.id === value);
+  const chosen = incentives.find((i) => i.id === value);
+  return (
+    <div className="incentive-picker">
+      <select
+        id={id}
+        value={value ?? ""}
+        disabled={disabled || readonly || all === null}
+        onChange={(e) => onChange(e.target.value ? Number(e.target.value) : undefined)}
+      >
+        <option value="">{all === null ? "Loading incentives…" : "Choose an incentive…"}</option>
+        {incentives.map((i) => (
+          <option key={i.id} value={i.id}>
+            {i.name} · {incentiveGives(i)}
+            {i.active ? "" : " (deactivated)"}
+          </option>
+        ))}
+        {missing && <option value={value}>{`Incentive ${value} (not found)`}</option>}
+      </select>
+      {problem && <p className="error">{problem}</p>}
+      {all && !problem && incentives.length === 0 && (
+        <p className="field-description">This store has no active incentive of this kind yet.</p>
+      )}
+      {chosen && !chosen.active && <p className="error">This incentive is deactivated: choose another.</p>}
+      <p className="field-description">
+        <a href="/app/rewards/incentives/" target="_blank" rel="noopener">
+          Manage incentives ↗
+        </a>
+      </p>
+    </div>
+  );
+}
+
+// A condition on segment membership picks the segment by name (its value is the segment's id).
+function ConditionAwareObjectField(props) {
+  const { schema, formData } = props;
+  if (schema?.["x-condition"] && formData?.field === "segment" && schema.properties?.value) {
+    const value = { ...schema.properties.value, "x-segment-value": true, title: "Segment" };
+    return <DefaultObjectField {...props} schema={{ ...schema, properties: { ...schema.properties, value } }} />;
+  }
+  return <DefaultObjectField {...props} />;
+}
+
+const FIELDS = { StringField: LooseField, ObjectField: ConditionAwareObjectField };
+
 export function Panel({ api, readOnly, nodeId }) {
   const node = useBuilder((s) => s.nodes.find((n) => n.id === nodeId));
   const setConfig = useBuilder((s) => s.setConfig);
@@ -160,11 +239,21 @@ export function Panel({ api, readOnly, nodeId }) {
   const schema = useMemo(() => (entry?.schema ? loosen(entry.schema, fields) : null), [entry, fields]);
   const uiSchema = useMemo(() => {
     const ui = { "ui:submitButtonOptions": { norender: true } };
-    if (schema?.properties?.segment_id) ui.segment_id = { "ui:widget": "segment" };
+    for (const [name, prop] of Object.entries(schema?.properties || {})) {
+      if (prop["x-picker"] === "incentive") ui[name] = { "ui:widget": "incentive" };
+      else if (prop["x-picker"] === "segment" || name === "segment_id") ui[name] = { "ui:widget": "segment" };
+    }
     return ui;
   }, [schema]);
   const extraErrors = useMemo(() => errorSchema(serverErrors), [serverErrors]);
-  const widgets = useMemo(() => ({ segment: (props) => <SegmentPicker {...props} api={api} /> }), [api]);
+  const widgets = useMemo(
+    () => ({
+      segment: (props) => <SegmentPicker {...props} api={api} />,
+      incentive: (props) => <IncentivePicker {...props} />,
+    }),
+    [api],
+  );
+  const formContext = useMemo(() => ({ api }), [api]);
   if (!node) {
     return (
       <aside className="panel" data-testid="node-panel">
@@ -191,7 +280,8 @@ export function Panel({ api, readOnly, nodeId }) {
           schema={schema}
           uiSchema={uiSchema}
           widgets={widgets}
-          fields={{ StringField: LooseField }}
+          fields={FIELDS}
+          formContext={formContext}
           formData={node.data.config}
           validator={validator}
           liveValidate

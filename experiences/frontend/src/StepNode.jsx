@@ -6,13 +6,21 @@ import { useShallow } from "zustand/react/shallow";
 import { useInfo } from "./info";
 import { handleId } from "./graph";
 
-function summary(type, config) {
+// A node's one-line summary, naming the segment or incentive it uses (not its id).
+function summary(type, config, names) {
   if (!config) return "";
   if (type === "trigger") {
     const n = (config.conditions || []).reduce((sum, block) => sum + block.length, 0);
     return `${(config.event || "order_processed").replace(/_/g, " ")} · ${n} condition${n === 1 ? "" : "s"}`;
   }
-  if (config.segment_id) return `${config.action || "add"} · segment ${config.segment_id}`;
+  if (config.segment_id)
+    return `${config.action || "add"} · ${names.segment || `segment ${config.segment_id}`}`;
+  if (config.incentive_id) {
+    const name = names.incentive || `incentive ${config.incentive_id}`;
+    return config.respond_within_days ? `${name} · ${config.respond_within_days} days to answer` : name;
+  }
+  if (type === "credit" && config.amount)
+    return config.amount_type === "percent" ? `${config.amount}% of the order` : `${config.amount} credit`;
   if (config.minutes) return `${config.minutes} min`;
   if (config.subject) return config.subject;
   return "";
@@ -22,8 +30,12 @@ const NEXT = [""];
 const NONE = [];
 
 function StepNodeView({ id, data, selected }) {
-  const { label, branches, errors, count, highlight, diff } = useInfo(
+  const segmentId = data.config?.segment_id;
+  const incentiveId = data.config?.incentive_id;
+  const { label, branches, errors, count, highlight, diff, segmentName, incentiveName } = useInfo(
     useShallow((s) => ({
+      segmentName: segmentId ? s.segments.find((x) => x.id === segmentId)?.name : undefined,
+      incentiveName: incentiveId ? s.incentives?.find((x) => x.id === incentiveId)?.name : undefined,
       label: s.catalog[data.type]?.label || data.type,
       branches: s.branches[id] ?? (s.catalog[data.type] ? (s.catalog[data.type].branches ?? NONE) : NEXT),
       errors: s.errorCount[id] || 0,
@@ -47,7 +59,7 @@ function StepNodeView({ id, data, selected }) {
         )}
       </div>
       <div className="step-key">{id}</div>
-      <div className="step-summary">{summary(data.type, data.config)}</div>
+      <div className="step-summary">{summary(data.type, data.config, { segment: segmentName, incentive: incentiveName })}</div>
       {count && (
         <div className="step-count" data-testid={`count-${id}`}>
           {count.reached} reached · 30 days

@@ -32,7 +32,20 @@ export function makeApi(base) {
     }
     return { status: response.status, ok: response.ok, data };
   }
+  // Every page of a list (following ?page= while the answer has a next page), at most 40 pages.
+  async function list(path) {
+    const items = [];
+    const joiner = path.includes("?") ? "&" : "?";
+    for (let page = 1; page <= 40; page += 1) {
+      const r = await call("GET", `${path}${joiner}page=${page}`);
+      if (!r.ok) return page === 1 ? r : { status: 200, ok: true, data: items };
+      items.push(...(r.data.results || []));
+      if (!r.data.next) break;
+    }
+    return { status: 200, ok: true, data: items };
+  }
   return {
+    list,
     get: (path) => call("GET", path),
     put: (path, body) => call("PUT", path, body),
     post: (path, body) => call("POST", path, body ?? {}),

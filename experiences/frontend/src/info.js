@@ -11,6 +11,11 @@ export const useInfo = create((set) => ({
   counts: null,
   highlight: {},
   diff: null,
+  // The store's segments and incentives, for pickers and node summaries (names, not ids).
+  segments: [],
+  incentives: null, // null: not loaded yet
+  incentivesProblem: "", // why they could not be loaded (e.g. Rewards are not enabled)
+  addSegment: (segment) => set((s) => ({ segments: [...s.segments, segment] })),
   setErrors: (errors) => {
     const errorCount = {};
     for (const [key, fields] of Object.entries(errors?.nodes || {})) {
