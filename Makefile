@@ -127,4 +127,4 @@ stop-db:
 	-$(PY) -m config.embedded_postgres stop
 
 clean: stop-db
-	rm -rf $(VENV) var frontend/node_modules frontend/dist
+	rm -rf $(VENV) var experiences/frontend/node_modules experiences/static/experiences/builder

@@ -1,6 +1,8 @@
 """In a real browser: the canvas never loses work (reload, undo and redo, a second tab's
 conflicting save, a server that stops answering) and a viewer cannot edit."""
 
+import re
+
 from playwright.sync_api import expect
 
 from experiences import actions
@@ -152,3 +154,22 @@ def test_another_stores_experience_is_404_in_the_browser(browser_for, store, oth
 
 def _keys_are(experience, wanted):
     assert draft_keys(experience) == wanted
+
+
+def test_a_keyboard_user_adds_a_step_after_the_selected_node(browser_for, store):
+    # given an editor on a fresh experience, using only the keyboard
+    experience = actions.create_experience(store, name="Keys only", kind="reward_strategy")
+    page = browser_for(make_user(store, Role.EDITOR)).new_page()
+    open_builder(page, experience)
+    # when they focus the trigger on the canvas and select it with Enter
+    node(page, "trigger").focus()
+    page.keyboard.press("Enter")
+    expect(node(page, "trigger")).to_have_class(re.compile(r"\bselected\b"))
+    # and focus the palette's End and press Enter
+    page.get_by_test_id("palette-end").focus()
+    page.keyboard.press("Enter")
+    # then an End is added after the trigger, connected to it, and saved
+    expect(node(page, "end-1")).to_be_visible()
+    expect(page.locator(".react-flow__edge")).to_have_count(1)
+    eventually(page, lambda: _keys_are(experience, {"trigger", "end-1"}))
+    screenshot(page, "canvas-keyboard-add")

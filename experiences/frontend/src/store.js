@@ -37,11 +37,17 @@ export const useBuilder = create(
         let edges = removed.size
           ? state.edges.filter((e) => !removed.has(e.source) && !removed.has(e.target))
           : state.edges;
-        const selectedGone = removed.has(state.selected);
+        // Selection made on the canvas itself (a keyboard user: Tab to a node, Enter) counts as
+        // the panel's selection too, as a click does.
+        const picked = changes.filter((c) => c.type === "select" && c.selected).map((c) => c.id);
+        const dropped = changes.some((c) => c.type === "select" && !c.selected && c.id === state.selected);
+        let selected = state.selected;
+        if (removed.has(selected) || dropped) selected = null;
+        if (picked.length) selected = picked[picked.length - 1];
         set({
           nodes,
           edges,
-          selected: selectedGone ? null : state.selected,
+          selected,
           edits: authored ? state.edits + 1 : state.edits,
         });
       },
