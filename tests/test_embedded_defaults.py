@@ -57,8 +57,19 @@ ping.delay("through-the-filesystem-broker")
 
 
 @pytest.fixture(scope="module")
-def embedded_var(tmp_path_factory):
-    return tmp_path_factory.mktemp("embedded") / "var"
+def embedded_var():
+    """A var folder of its own under the checkout's var/ (not pytest's 0700 temp root, which
+    another pytest session on the machine may lock down again while the server runs as its own
+    user); removed afterwards."""
+    import shutil
+    import tempfile
+
+    base = ROOT / "var" / "test-embedded"
+    base.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(dir=base))
+    folder.chmod(0o755)
+    yield folder / "var"
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
