@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 
 from django.conf import settings
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -23,6 +24,8 @@ from .ingest.actions import Delivery, record_delivery
 from .ingest.signatures import SignatureError, verify_recharge, verify_shopify
 from .ingest.topics import PayloadError, parse_when, topic_for
 from .secrets import decrypt
+
+logger = logging.getLogger(__name__)
 
 _SHOPIFY_STORE = "SELECT id, shopify_webhook_secret FROM segments_store WHERE shopify_domain = %s"
 _RECHARGE_STORE = "SELECT id, recharge_webhook_secret FROM segments_store WHERE slug = %s"
@@ -147,6 +150,15 @@ def _answer_delivery(request: HttpRequest, receive) -> HttpResponse:
         return _answer(refusal.status, {"error": refusal.error, "field": refusal.field})
     except SignatureError as exc:
         return _answer(401, {"error": exc.message, "field": exc.field})
+    except (OperationalError, InterfaceError):
+        # The database cannot be reached (a restart, a failover): nothing was stored, so the
+        # platform must deliver again. 503 with Retry-After says so; a 500 would say "our bug".
+        logger.warning("Webhook refused while the database is unavailable", exc_info=True)
+        response = _answer(
+            503, {"error": "Temporarily unavailable: deliver again shortly.", "field": "database"}
+        )
+        response["Retry-After"] = "5"
+        return response
 
 
 def _shopify(request: HttpRequest, body: bytes) -> HttpResponse:
