@@ -382,8 +382,9 @@ def grant_rewards(requests: list[GrantRequest]) -> list[RewardGrant | RewardErro
     """
     results: list[RewardGrant | RewardError | None] = [None] * len(requests)
     todo: list[int] = []
+    now = timezone.now()  # one for the batch: its caps' periods start at one instant
     for i, r in enumerate(requests):
-        r.now = r.now or timezone.now()
+        r.now = r.now or now
         try:
             _check(r)
         except RewardError as exc:
