@@ -393,7 +393,9 @@ def grant_rewards(requests: list[GrantRequest]) -> list[RewardGrant | RewardErro
         todo.append(i)
     if not todo:
         return results  # type: ignore[return-value]
-    with transaction.atomic():
+    # No savepoint of its own: a refusal is an answer, not an exception, and a conflict on insert
+    # has its own savepoint below; the caller's transaction (or this one) holds the locks.
+    with transaction.atomic(savepoint=False):
         asked = [requests[i] for i in todo]
         # Customer locks sort before experience locks: every path takes them in one order.
         lock_keys(
