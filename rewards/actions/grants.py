@@ -165,8 +165,39 @@ def grant_reward(
 
     Return the existing grant when this source already granted. A grant that would break the
     store's caps or the experience's budget is written ``skipped`` with the reason. Runs inside
-    the caller's transaction (savepoints only); raises ``RewardError`` on bad input.
+    the caller's transaction; raises ``RewardError`` on bad input. A batch of one
+    (``grant_rewards``).
     """
+    request = GrantRequest(
+        store=store, customer=customer, source_key=source_key, kind=kind, incentive=incentive,
+        amount=amount, expires_in_days=expires_in_days, experience_id=experience_id,
+        run_id=run_id, step_id=step_id, budget=budget, respond_within_days=respond_within_days,
+        now=now,
+    )  # fmt: skip
+    (result,) = grant_rewards([request])
+    if isinstance(result, RewardError):
+        raise result
+    return result
+
+
+def _grant_reward_alone(
+    *,
+    store: Store,
+    customer: Customer,
+    source_key: str,
+    kind: str,
+    incentive: Incentive | None = None,
+    amount: Decimal | None = None,
+    expires_in_days: int | None = None,
+    experience_id: int | None = None,
+    run_id: int | None = None,
+    step_id: int | None = None,
+    budget: Decimal | None = None,
+    respond_within_days: int | None = None,
+    now: dt.datetime | None = None,
+) -> RewardGrant:
+    """``grant_reward`` on its own, statement by statement, in savepoints: what a batch falls
+    back to when its insert meets a grant written meanwhile outside its locks."""
     now = now or timezone.now()
     if kind not in RewardGrant.Kind.values:
         raise RewardError(f"Choose one of {', '.join(RewardGrant.Kind.values)}.", field="kind")
@@ -534,7 +565,7 @@ def grant_rewards(requests: list[GrantRequest]) -> list[RewardGrant | RewardErro
 
 def _grant_one(r: GrantRequest) -> RewardGrant | RewardError:
     try:
-        return grant_reward(
+        return _grant_reward_alone(
             store=r.store,
             customer=r.customer,
             source_key=r.source_key,

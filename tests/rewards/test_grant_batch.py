@@ -156,3 +156,18 @@ def test_two_workers_granting_batches_cannot_both_slip_under_cap_or_budget():
     assert issued.filter(customer=carol).count() == 1  # the cap, and 6.00 twice breaks 10.00
     assert CreditEntry.objects.count() == 3
     assert RewardGrant.objects.filter(status="skipped").count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_source_raced_under_different_locks_grants_once():
+    """Two customers' batches share no lock: the second insert meets the first's grant, and the
+    batch falls back to one by one, which answers the grant already written."""
+    store = make_store()
+    alice, bob = make_customer(store), make_customer(store)
+
+    def batch(customer):
+        return lambda: grant_rewards([_credit(store, customer, "shared")])
+
+    (first,), (second,) = _race([batch(alice), batch(bob)])
+    assert first.pk == second.pk
+    assert RewardGrant.objects.count() == 1 and CreditEntry.objects.count() == 1
