@@ -83,8 +83,9 @@ class ApplyEffects:
     """The real thing: memberships, emails and grants written in the caller's transaction.
 
     Memberships of a whole batch are one set-based change (``segments.actions.change_memberships``),
-    emails one insert; grants go through the ledger one by one (``rewards.actions.grant_reward``
-    takes the customer's and the experience's locks for its caps and budget), each in a savepoint.
+    emails one insert; grants one call of the ledger (``rewards.actions.grant_rewards``: the
+    customers' and experiences' locks once, in the ledger's order, for the caps and budgets, and
+    set-based reads and writes), in a savepoint (on an unexpected error, one by one instead).
     ``delivery_ids`` collects the emails to send once the transaction has committed.
     """
 
@@ -101,16 +102,7 @@ class ApplyEffects:
         if emails:
             self._emails(emails, answers)
         if grants:
-            from rewards.actions.common import customer_lock, experience_lock, lock_keys
-
-            # Every lock the batch's grants take, at once and in the ledger's one order, so two
-            # batches sharing customers and experiences never wait for each other in a circle.
-            lock_keys(
-                [customer_lock(e.customer.pk) for _, e in grants]
-                + [experience_lock(e.experience.pk) for _, e in grants]
-            )
-        for i, effect in grants:
-            answers[i] = self._grant(effect)
+            self._grants(grants, answers)
         return answers  # type: ignore[return-value]
 
     def _memberships(self, items, answers) -> None:
@@ -158,6 +150,44 @@ class ApplyEffects:
         for (i, e), row in zip(items, rows, strict=True):
             self.delivery_ids.append(row.pk)
             answers[i] = {"email_delivery_id": row.pk, "to": e.to}
+
+    def _grants(self, items, answers) -> None:
+        from rewards.actions import GrantRequest, RewardError, grant_rewards
+
+        requests = [
+            GrantRequest(
+                store=e.store,
+                customer=e.customer,
+                source_key=f"step:{e.step.pk}",
+                kind=e.kind,
+                incentive=e.incentive,
+                amount=e.amount,
+                expires_in_days=e.expires_in_days,
+                respond_within_days=e.respond_within_days,
+                experience_id=e.experience.pk,
+                run_id=e.run.pk,
+                step_id=e.step.pk,
+                budget=e.experience.reward_budget,
+                now=e.now,
+            )
+            for _, e in items
+        ]
+        try:
+            with transaction.atomic():
+                results = grant_rewards(requests)
+        except DatabaseError:
+            raise
+        except Exception:  # noqa: BLE001 - one grant's surprise must not fail the others
+            logger.exception("Batch of %s grants failed; granting one by one", len(items))
+            for i, e in items:
+                answers[i] = self._grant(e)
+            return
+        for (i, e), result in zip(items, results, strict=True):
+            if isinstance(result, RewardError):
+                logger.warning("Grant of step %s refused: %s", e.step.pk, result)
+                answers[i] = EffectFailed(str(result))
+            else:
+                answers[i] = grant_result(result)
 
     def _grant(self, e: RewardGrant) -> dict[str, Any] | EffectFailed:
         from rewards.actions import grant_reward

@@ -10,7 +10,8 @@ in ONE transaction for the whole batch:
 - walks all runs side by side, level by level: the condition nodes of a level are evaluated in one
   statement per store, the other nodes decide in Python, the steps whose effects point at them are
   inserted (one statement) and every effect of the level is applied by the ``Effects`` (one
-  statement per kind: memberships with their history, outbox emails; grants through the ledger);
+  statement per kind: memberships with their history, outbox emails; grants in one call of the
+  ledger, ``rewards.actions.grant_rewards``, a few statements for the whole level);
 - writes the remaining steps (one) and the runs' positions (one).
 
 So the statements grow with the depth of the graphs, not with the number of runs, and not at all

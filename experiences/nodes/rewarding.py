@@ -1,7 +1,7 @@
 """What the reward node types share: the incentive check at validation, and the grant call.
 
-Each reward node grants through ``rewards.actions.grant_reward`` inside the step's savepoint, keyed
-by the step (``source_key="step:<id>"``, ``step_id``): the ledger's unique constraints make a
+Each reward node's grant is applied with the level's others (``rewards.actions.grant_rewards``),
+keyed by the step (``source_key="step:<id>"``, ``step_id``): the ledger's unique constraints make a
 redelivered, retried or killed-and-rerun step find the grant it already made instead of making a
 second one. A grant the ledger skips (a cap, the experience's budget) is recorded on the step with
 its reason and the run goes on.

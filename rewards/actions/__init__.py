@@ -2,7 +2,14 @@
 
 from .common import RewardError
 from .credit import adjust_credit, close_lot, open_lots, spend_on_order
-from .grants import attach_issued, extend_grant, grant_reward, revoke_grant
+from .grants import (
+    GrantRequest,
+    attach_issued,
+    extend_grant,
+    grant_reward,
+    grant_rewards,
+    revoke_grant,
+)
 from .incentives import create_incentive, deactivate_incentive, set_policy, update_incentive
 from .liability import advance_checkpoints, drop_checkpoint
 from .lifecycle import handle_events, revoke_for_cancelled_subscription, settle_paid_order
@@ -23,7 +30,9 @@ __all__ = [
     "create_incentive",
     "deactivate_incentive",
     "extend_grant",
+    "GrantRequest",
     "grant_reward",
+    "grant_rewards",
     "handle_events",
     "open_lots",
     "revoke_for_cancelled_subscription",
