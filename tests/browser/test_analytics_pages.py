@@ -103,3 +103,13 @@ def test_experience_analytics_page(live_server, browser_page, shop):
     assert page.get_by_test_id("comparisons-table").is_visible()
     assert page.get_by_test_id("refresh-analytics").count() == 0
     screenshot(page, "app-experience-analytics")
+    # the page and the builder link to each other
+    page.get_by_test_id("builder-tab").click()
+    page.wait_for_url(f"**/experiences/{experience.pk}/builder/")
+    link = page.get_by_test_id("analytics-link")
+    page.locator(".react-flow__node").first.wait_for()
+    assert link.get_attribute("href") == f"/app/experiences/{experience.pk}/analytics/"
+    screenshot(page, "app-builder-analytics-link")
+    link.click()
+    page.wait_for_url(f"**/experiences/{experience.pk}/analytics/")
+    assert page.get_by_test_id("funnel-table").is_visible()
