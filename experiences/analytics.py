@@ -280,10 +280,13 @@ def refresh_version(
 def refresh_experiences(ctx: RefreshContext) -> int:
     """Refresh the summaries of the store's versions that moved since the last refresh.
 
-    Funnel and rewards follow runs and grants (updated since); the outcome follows late orders
-    (arrived since the watermark, dated before today) of customers who entered, and the day
-    (its windows end at the start of today). Each test is an EXISTS over an index.
+    Funnel and rewards follow runs and grants (updated since); the outcome follows the orders
+    dated before today of customers who entered that arrived since the watermark (late) or
+    changed since the last refresh (cancelled, refunded, edited), and the day (its windows end
+    at the start of today). Each test is an EXISTS over an index.
     """
+    from django.db.models import Q
+
     from rewards.models import RewardGrant
     from segments.models import Order
 
@@ -294,7 +297,11 @@ def refresh_experiences(ctx: RefreshContext) -> int:
     everything = ctx.full or ctx.new_day or ctx.since is None
     late_customers = (
         scoped(Order, ctx.store)
-        .filter(id__gt=ctx.order_watermark, processed_at__lt=ctx.as_of)
+        .filter(processed_at__lt=ctx.as_of)
+        .filter(
+            Q(id__gt=ctx.order_watermark)
+            | (Q(updated_at__gt=ctx.changed_since) if ctx.changed_since else Q())
+        )
         .values("customer_id")
     )
     done = 0
