@@ -135,12 +135,35 @@ def _group_moments(version: ExperienceVersion, mode: str, split_id, window: int,
     return groups
 
 
-def _pair(mode: str, groups: dict, labels: list[str]) -> tuple[str, str] | None:
+def _pairs(mode: str, labels: list[str]) -> list[tuple[str, str]]:
+    """The comparisons: entered against the holdout, or every path of the split against its
+    first path (the control)."""
     if mode == "holdout":
-        return (HOLDOUT, TREATMENT)
+        return [(HOLDOUT, TREATMENT)]
     if mode == "ab_split" and len(labels) >= 2:
-        return (labels[0], labels[1])
-    return None
+        return [(labels[0], label) for label in labels[1:]]
+    return []
+
+
+def holm(p_values: list[float]) -> list[float]:
+    """Holm's step-down adjustment of a family of p-values (same order as given)."""
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted = [0.0] * m
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def multiple_comparisons_note(control: str, paths: int) -> str:
+    return (
+        f"The other {paths - 1} paths are each compared with the first, {control} (the control): "
+        f"{paths - 1} comparisons per measure and window. Their p-values are Holm-adjusted "
+        "within each measure and window; the 95% confidence intervals are not adjusted, so with "
+        "several comparisons one of them may leave out zero by chance."
+    )
 
 
 def _num(value: float, digits: int = 4) -> float:
@@ -167,6 +190,66 @@ def _sentence(metric: str, a: str, b: str, r: stats.Result, currency: str) -> st
     )
 
 
+def _compare(groups: dict, a_name: str, b_name: str, window: int, currency: str) -> list[dict]:
+    """The three comparisons of group ``b_name`` against ``a_name`` in one window."""
+    rows: list[dict] = []
+    empty = {"customers": 0, "ordered": 0, "orders": None, "revenue": None}
+    a, b = groups.get(a_name, empty), groups.get(b_name, empty)
+    enough = stats.enough_data(a["customers"], b["customers"], a["ordered"], b["ordered"])
+    for metric in ("ordered_rate", "orders_per_customer", "revenue_per_customer"):
+        row = {
+            "metric": metric,
+            "window_days": window,
+            "a": a_name,
+            "b": b_name,
+            "enough_data": enough,
+            "difference": None,
+            "ci_low": None,
+            "ci_high": None,
+            "p_value": None,
+            "p_value_holm": None,
+            "method": "two-proportion z test" if metric == "ordered_rate" else "Welch's t-test",
+            "cuped": None,
+            "summary": (
+                f"Not enough data yet: each group needs at least {stats.MIN_CUSTOMERS} "
+                f"customers and {stats.MIN_EVENTS} who ordered ({a_name}: {a['customers']} "
+                f"and {a['ordered']}, {b_name}: {b['customers']} and {b['ordered']})."
+            ),
+        }
+        if enough:
+            if metric == "ordered_rate":
+                r = stats.two_proportions(
+                    a["ordered"], a["customers"], b["ordered"], b["customers"]
+                )
+            else:
+                key = "orders" if metric == "orders_per_customer" else "revenue"
+                r = stats.welch(a[key], b[key])
+                adjusted, theta = stats.cuped(a[key], b[key])
+                narrower = 1 - adjusted.width / r.width if r.width else 0.0
+                row["cuped"] = {
+                    "difference": _num(adjusted.difference),
+                    "ci_low": _num(adjusted.ci_low),
+                    "ci_high": _num(adjusted.ci_high),
+                    "p_value": _num(adjusted.p_value, 6),
+                    "theta": _num(theta),
+                    "narrower_by": _num(narrower),
+                    "summary": (
+                        f"With CUPED (orders in the {PRE_DAYS} days before entering as the "
+                        f"covariate): 95% CI {adjusted.ci_low:.2f} to {adjusted.ci_high:.2f}, "
+                        f"{narrower * 100:.0f}% narrower."
+                    ),
+                }
+            row.update(
+                difference=_num(r.difference),
+                ci_low=_num(r.ci_low),
+                ci_high=_num(r.ci_high),
+                p_value=_num(r.p_value, 6),
+                summary=_sentence(metric, a_name, b_name, r, currency),
+            )
+        rows.append(row)
+    return rows
+
+
 def outcome(version: ExperienceVersion, now: dt.datetime, currency: str) -> dict:
     """Groups and comparisons in the 30 and 90 days after entering."""
     mode, split_id = _comparison_mode(version)
@@ -179,6 +262,10 @@ def outcome(version: ExperienceVersion, now: dt.datetime, currency: str) -> dict
         "mode": mode,
         "groups": {},
         "comparisons": [],
+        "control": labels[0] if mode == "ab_split" and labels else None,
+        "multiple_comparisons": (
+            multiple_comparisons_note(labels[0], len(labels)) if len(labels) > 2 else None
+        ),
     }
     for window in OUTCOME_WINDOWS:
         groups = _group_moments(version, mode, split_id, window, now)
@@ -189,63 +276,15 @@ def outcome(version: ExperienceVersion, now: dt.datetime, currency: str) -> dict
                 "orders_per_customer": _num(g["orders"].mean_y),
                 "revenue_per_customer": str(Decimal(g["revenue"].mean_y).quantize(Decimal("0.01"))),
             }
-        pair = _pair(mode, groups, labels)
-        if pair is None:
-            continue
-        a_name, b_name = pair
-        empty = {"customers": 0, "ordered": 0, "orders": None, "revenue": None}
-        a, b = groups.get(a_name, empty), groups.get(b_name, empty)
-        enough = stats.enough_data(a["customers"], b["customers"], a["ordered"], b["ordered"])
-        for metric in ("ordered_rate", "orders_per_customer", "revenue_per_customer"):
-            row = {
-                "metric": metric,
-                "window_days": window,
-                "a": a_name,
-                "b": b_name,
-                "enough_data": enough,
-                "difference": None,
-                "ci_low": None,
-                "ci_high": None,
-                "p_value": None,
-                "method": "two-proportion z test" if metric == "ordered_rate" else "Welch's t-test",
-                "cuped": None,
-                "summary": (
-                    f"Not enough data yet: each group needs at least {stats.MIN_CUSTOMERS} "
-                    f"customers and {stats.MIN_EVENTS} who ordered ({a_name}: {a['customers']} "
-                    f"and {a['ordered']}, {b_name}: {b['customers']} and {b['ordered']})."
-                ),
-            }
-            if enough:
-                if metric == "ordered_rate":
-                    r = stats.two_proportions(
-                        a["ordered"], a["customers"], b["ordered"], b["customers"]
-                    )
-                else:
-                    key = "orders" if metric == "orders_per_customer" else "revenue"
-                    r = stats.welch(a[key], b[key])
-                    adjusted, theta = stats.cuped(a[key], b[key])
-                    narrower = 1 - adjusted.width / r.width if r.width else 0.0
-                    row["cuped"] = {
-                        "difference": _num(adjusted.difference),
-                        "ci_low": _num(adjusted.ci_low),
-                        "ci_high": _num(adjusted.ci_high),
-                        "p_value": _num(adjusted.p_value, 6),
-                        "theta": _num(theta),
-                        "narrower_by": _num(narrower),
-                        "summary": (
-                            f"With CUPED (orders in the {PRE_DAYS} days before entering as the "
-                            f"covariate): 95% CI {adjusted.ci_low:.2f} to {adjusted.ci_high:.2f}, "
-                            f"{narrower * 100:.0f}% narrower."
-                        ),
-                    }
-                row.update(
-                    difference=_num(r.difference),
-                    ci_low=_num(r.ci_low),
-                    ci_high=_num(r.ci_high),
-                    p_value=_num(r.p_value, 6),
-                    summary=_sentence(metric, a_name, b_name, r, currency),
-                )
-            answer["comparisons"].append(row)
+        family: dict[str, list[dict]] = {}
+        for a_name, b_name in _pairs(mode, labels):
+            for row in _compare(groups, a_name, b_name, window, currency):
+                family.setdefault(row["metric"], []).append(row)
+                answer["comparisons"].append(row)
+        for rows in family.values():
+            tested = [r for r in rows if r["p_value"] is not None]
+            for r, adjusted in zip(tested, holm([r["p_value"] for r in tested]), strict=True):
+                r["p_value_holm"] = _num(adjusted, 6)
     return answer
 
 
@@ -280,10 +319,13 @@ def refresh_version(
 def refresh_experiences(ctx: RefreshContext) -> int:
     """Refresh the summaries of the store's versions that moved since the last refresh.
 
-    Funnel and rewards follow runs and grants (updated since); the outcome follows late orders
-    (arrived since the watermark, dated before today) of customers who entered, and the day
-    (its windows end at the start of today). Each test is an EXISTS over an index.
+    Funnel and rewards follow runs and grants (updated since); the outcome follows the orders
+    dated before today of customers who entered that arrived since the watermark (late) or
+    changed since the last refresh (cancelled, refunded, edited), and the day (its windows end
+    at the start of today). Each test is an EXISTS over an index.
     """
+    from django.db.models import Q
+
     from rewards.models import RewardGrant
     from segments.models import Order
 
@@ -294,7 +336,11 @@ def refresh_experiences(ctx: RefreshContext) -> int:
     everything = ctx.full or ctx.new_day or ctx.since is None
     late_customers = (
         scoped(Order, ctx.store)
-        .filter(id__gt=ctx.order_watermark, processed_at__lt=ctx.as_of)
+        .filter(processed_at__lt=ctx.as_of)
+        .filter(
+            Q(id__gt=ctx.order_watermark)
+            | (Q(updated_at__gt=ctx.changed_since) if ctx.changed_since else Q())
+        )
         .values("customer_id")
     )
     done = 0

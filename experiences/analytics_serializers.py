@@ -65,6 +65,12 @@ class ComparisonSerializer(serializers.Serializer):
     ci_low = serializers.FloatField(allow_null=True)
     ci_high = serializers.FloatField(allow_null=True)
     p_value = serializers.FloatField(allow_null=True)
+    p_value_holm = serializers.FloatField(
+        allow_null=True,
+        default=None,
+        help_text="The p-value Holm-adjusted over the comparisons of this metric and window "
+        "(every path against the control); the confidence interval is not adjusted.",
+    )
     method = serializers.CharField()
     cuped = CupedSerializer(allow_null=True)
     summary = serializers.CharField(help_text="The result in plain words.")
@@ -78,6 +84,14 @@ class OutcomeSerializer(serializers.Serializer):
         help_text='Per group, per window ("30", "90")',
     )
     comparisons = ComparisonSerializer(many=True)
+    control = serializers.CharField(
+        allow_null=True, default=None, help_text="The A/B path the others are compared with."
+    )
+    multiple_comparisons = serializers.CharField(
+        allow_null=True,
+        default=None,
+        help_text="With three paths or more: how many comparisons are made and how (null else).",
+    )
 
 
 class ExperienceAnalyticsSerializer(serializers.Serializer):

@@ -201,6 +201,7 @@ def builder(request, experience_id: int):
         "role": request.membership.role,
         "api": f"{reverse('store-list')}{request.store.slug}/",
         "back": "/app/experiences/",
+        "analytics": reverse("app-experience-analytics", args=[experience.pk]),
     }
     return render(
         request,

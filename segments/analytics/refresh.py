@@ -6,8 +6,11 @@ what changed since its watermarks and records the new ones with ``computed_at``.
 
 - daily sizes: the days from the first new membership-history row of each segment (and every
   segment's rows are carried forward to today);
-- behaviour and retention: segments whose membership changed or whose members ordered since the
-  last refresh, and every segment once the day has moved (the windows end today);
+- behaviour and retention: segments whose membership changed since the last refresh, or with a
+  member whose orders or subscriptions moved (a new order dated before today, or an existing
+  order or subscription changed: cancelled, refunded, edited; found by their ``updated_at``
+  against the ``changes_at`` watermark), and every segment once the day has moved (the windows
+  end today);
 - experiences: what the apps registered with ``register_refresher`` decide from the same
   context (``experiences.analytics`` refreshes the versions whose runs, grants or customers'
   orders moved).
@@ -53,6 +56,7 @@ class RefreshContext:
     full: bool
     since: dt.datetime | None  # the previous refresh's computed_at
     order_watermark: int  # orders with a larger id are new since then
+    changed_since: dt.datetime | None  # orders and subscriptions updated after this changed
     new_day: bool  # the store's date moved since the previous refresh
     as_of: dt.datetime  # the start of today in the store's time zone: windows end there
     beat: Callable[[], None]  # call after each unit of work: moves the heartbeat
@@ -69,6 +73,12 @@ def register_refresher(refresher: Callable[[RefreshContext], int]) -> None:
 
 def stale_after() -> dt.timedelta:
     return dt.timedelta(seconds=int(getattr(settings, "ANALYTICS_STALE_SECONDS", 300)))
+
+
+def change_overlap() -> dt.timedelta:
+    """How far back of the last refresh's start changed rows are looked for again: a
+    transaction that began before it (its rows carry its start time) may commit after it."""
+    return dt.timedelta(seconds=int(getattr(settings, "ANALYTICS_CHANGE_OVERLAP_SECONDS", 300)))
 
 
 def refresh_every() -> dt.timedelta:
@@ -129,6 +139,12 @@ def run_refresh(store_id: int, *, now: dt.datetime | None = None) -> str:
         today = now.astimezone(store.tzinfo).date()
         as_of = dt.datetime.combine(today, dt.time(), tzinfo=store.tzinfo)
         full = row.full or row.computed_at is None
+        with connection.cursor() as cur:
+            cur.execute("SELECT clock_timestamp()")
+            changes_mark = cur.fetchone()[0]
+        # Rows changed since the previous refresh began (its start on the database's clock; a
+        # status row from before that watermark existed falls back to the end of the last one).
+        changed_since = (row.changes_at or row.computed_at or now) - change_overlap()
         new_day = row.computed_at is None or row.computed_at.astimezone(store.tzinfo).date() < today
         history_mark = SegmentHistory.objects.filter(store=store).aggregate(m=Max("id"))["m"] or 0
         order_mark = store.orders.aggregate(m=Max("id"))["m"] or 0
@@ -148,8 +164,9 @@ def run_refresh(store_id: int, *, now: dt.datetime | None = None) -> str:
             .order_by()
         )
         everything = full or new_day
-        late = False if everything else _late_orders(store.pk, row.order_id, as_of)
-        ordered = _segments_with_new_orders(store.pk, row.order_id, as_of) if late else set()
+        moved = (store.pk, row.order_id, changed_since, as_of)
+        late = False if everything else _customers_moved(*moved)
+        ordered = _segments_of_moved_customers(*moved) if late else set()
         if everything or late or not row.store_sums:
             store_sums = figures.store_period_sums(store.pk, as_of)
             store_sums = {str(w): [str(v) for v in sums] for w, sums in store_sums.items()}
@@ -174,7 +191,15 @@ def run_refresh(store_id: int, *, now: dt.datetime | None = None) -> str:
         versions = sum(
             refresher(
                 RefreshContext(
-                    store, now, full, row.computed_at, row.order_id, new_day, as_of, beat
+                    store,
+                    now,
+                    full,
+                    row.computed_at,
+                    row.order_id,
+                    changed_since,
+                    new_day,
+                    as_of,
+                    beat,
                 )
             )
             for refresher in _refreshers
@@ -186,6 +211,7 @@ def run_refresh(store_id: int, *, now: dt.datetime | None = None) -> str:
             full=False,
             history_id=history_mark,
             order_id=order_mark,
+            changes_at=changes_mark,
             store_sums=store_sums,
             **({"last_full_at": now} if full else {}),
         )
@@ -231,26 +257,41 @@ def _add_todays_joins(
     summary.save(update_fields=["behaviour", "retention", "computed_at"])
 
 
-def _late_orders(store_id: int, order_watermark: int, as_of: dt.datetime) -> bool:
-    """Whether orders that arrived since the watermark are dated before today (late ones)."""
+# Customers whose figures may have moved since the watermarks: a new order dated before today
+# (late), or an order or subscription that existed and changed (cancelled, refunded, edited,
+# reactivated). Rows dated today count in no window yet (windows end at the start of today).
+_MOVED = """
+    SELECT customer_id FROM segments_order
+    WHERE store_id = %(store)s AND processed_at < %(as_of)s
+      AND (id > %(order_mark)s OR updated_at > %(since)s)
+    UNION
+    SELECT customer_id FROM segments_subscription
+    WHERE store_id = %(store)s AND created_at < %(as_of)s AND updated_at > %(since)s
+"""
+
+
+def _moved_params(store_id, order_mark, since, as_of) -> dict:
+    return {"store": store_id, "order_mark": order_mark, "since": since, "as_of": as_of}
+
+
+def _customers_moved(
+    store_id: int, order_mark: int, since: dt.datetime, as_of: dt.datetime
+) -> bool:
+    """Whether any customer's orders or subscriptions moved in a way the figures can see."""
     with connection.cursor() as cur:
-        cur.execute(
-            "SELECT EXISTS (SELECT 1 FROM segments_order WHERE store_id = %s AND id > %s "
-            "AND processed_at < %s)",
-            [store_id, order_watermark, as_of],
-        )
+        cur.execute(f"SELECT EXISTS ({_MOVED})", _moved_params(store_id, order_mark, since, as_of))
         return cur.fetchone()[0]
 
 
-def _segments_with_new_orders(store_id: int, order_watermark: int, as_of) -> set[int]:
-    """Segments with a member who has an order, arrived since the watermark, dated before today."""
+def _segments_of_moved_customers(
+    store_id: int, order_mark: int, since: dt.datetime, as_of: dt.datetime
+) -> set[int]:
+    """The segments with a member whose orders or subscriptions moved."""
     with connection.cursor() as cur:
         cur.execute(
-            """SELECT DISTINCT m.segment_id FROM segments_segmentmembership m
-            WHERE m.store_id = %s AND m.customer_id IN (
-                SELECT customer_id FROM segments_order
-                WHERE store_id = %s AND id > %s AND processed_at < %s)""",
-            [store_id, store_id, order_watermark, as_of],
+            f"""SELECT DISTINCT m.segment_id FROM segments_segmentmembership m
+            WHERE m.store_id = %(store)s AND m.customer_id IN ({_MOVED})""",
+            _moved_params(store_id, order_mark, since, as_of),
         )
         return {r[0] for r in cur.fetchall()}
 

@@ -35,6 +35,9 @@ class AnalyticsRefresh(models.Model):
     # Watermarks of the incremental refresh: rows after these ids are what changed since.
     history_id = models.BigIntegerField(default=0)
     order_id = models.BigIntegerField(default=0)
+    # The database's clock when the last refresh began: orders and subscriptions whose
+    # updated_at is later (less ANALYTICS_CHANGE_OVERLAP_SECONDS) changed since.
+    changes_at = models.DateTimeField(null=True, blank=True)
     # The whole store's sums per window ({"30": [customers, orders, revenue, ...]}): the rest of
     # the store is these less a segment's members' sums, so it stays consistent for every segment.
     store_sums = models.JSONField(default=dict, blank=True)

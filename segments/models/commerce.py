@@ -12,6 +12,15 @@ from .tenancy import StoreOwned
 ZERO = Decimal("0.00")
 
 
+class ClockTimestamp(models.Func):
+    """PostgreSQL's ``clock_timestamp()``: the time of the statement's write, not of its
+    transaction's start (``now()``), so rows written later in one transaction are later."""
+
+    function = "clock_timestamp"
+    template = "clock_timestamp()"
+    output_field = models.DateTimeField()
+
+
 def _non_negative(*fields: str, prefix: str) -> list[models.CheckConstraint]:
     return [
         models.CheckConstraint(condition=models.Q(**{f"{f}__gte": 0}), name=f"{prefix}_{f}_gte_0")
@@ -109,6 +118,10 @@ class Subscription(StoreOwned):
     cancellation_reason = models.CharField(max_length=255, blank=True, default="")
     # The source's own timestamp of the state we hold: an older update never overwrites a newer.
     source_updated_at = models.DateTimeField(null=True, blank=True)
+    # When the row last changed, by any path (the ORM, set-based SQL, the admin): set by the
+    # database on insert and by a trigger on every update that changes the row (migration
+    # 0011_row_updated_at_an2). The analytics refresh finds changed rows by it.
+    updated_at = models.DateTimeField(db_default=ClockTimestamp(), editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -127,7 +140,10 @@ class Subscription(StoreOwned):
             ),
             *_non_negative("price", prefix="subscription"),
         ]
-        indexes = [models.Index(fields=["store", "status"], name="subscription_store_status")]
+        indexes = [
+            models.Index(fields=["store", "status"], name="subscription_store_status"),
+            models.Index(fields=["store", "updated_at"], name="subscription_store_updated"),
+        ]
 
     def __str__(self):
         return f"{self.product_title or self.product_id} x{self.quantity} ({self.status})"
@@ -161,6 +177,10 @@ class Order(StoreOwned):
     financial_status = models.CharField(max_length=32, blank=True, default="")
     processed_at = models.DateTimeField(default=timezone.now, db_index=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
+    # When the row last changed, by any path (the ORM, set-based SQL, the admin): set by the
+    # database on insert and by a trigger on every update that changes the row (migration
+    # 0011_row_updated_at_an2). The analytics refresh finds changed rows by it.
+    updated_at = models.DateTimeField(db_default=ClockTimestamp(), editable=False)
 
     class Meta:
         ordering = ["-processed_at", "-id"]
@@ -170,7 +190,10 @@ class Order(StoreOwned):
             ),
             *_non_negative("total", prefix="order"),
         ]
-        indexes = [models.Index(fields=["customer", "processed_at"], name="order_customer_date")]
+        indexes = [
+            models.Index(fields=["customer", "processed_at"], name="order_customer_date"),
+            models.Index(fields=["store", "updated_at"], name="order_store_updated"),
+        ]
 
     def __str__(self):
         return self.name or self.external_id

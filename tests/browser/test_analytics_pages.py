@@ -14,7 +14,13 @@ from tests.analytics.seed import make_version, run
 from tests.fixtures import factories as f
 from tests.fixtures.browser import login, screenshot
 
-SPLIT = {"paths": [{"label": "A", "percent": 50}, {"label": "B", "percent": 50}]}
+SPLIT = {
+    "paths": [
+        {"label": "A", "percent": 34},
+        {"label": "B", "percent": 33},
+        {"label": "C", "percent": 33},
+    ]
+}
 
 
 @pytest.fixture
@@ -45,7 +51,7 @@ def shop(transactional_db):
                 store=store, segment=segment, customer=customer, action="added", source="manual"
             )
             SegmentHistory.objects.filter(pk=h.pk).update(at=joined)
-        path = "AB"[i % 2]
+        path = "ABC"[i % 3]
         steps = [(nodes["trigger"], ""), (nodes["split"], path)]
         if i % 3:
             steps.append((nodes["gift"], ""))
@@ -101,5 +107,17 @@ def test_experience_analytics_page(live_server, browser_page, shop):
     page.wait_for_url(f"**/experiences/{experience.pk}/analytics/")
     assert page.get_by_test_id("funnel-table").is_visible()
     assert page.get_by_test_id("comparisons-table").is_visible()
+    # three paths: B and C each compared with A, and the page says so
+    assert "2 comparisons per measure" in page.get_by_test_id("multiple-comparisons").inner_text()
     assert page.get_by_test_id("refresh-analytics").count() == 0
     screenshot(page, "app-experience-analytics")
+    # the page and the builder link to each other
+    page.get_by_test_id("builder-tab").click()
+    page.wait_for_url(f"**/experiences/{experience.pk}/builder/")
+    link = page.get_by_test_id("analytics-link")
+    page.locator(".react-flow__node").first.wait_for()
+    assert link.get_attribute("href") == f"/app/experiences/{experience.pk}/analytics/"
+    screenshot(page, "app-builder-analytics-link")
+    link.click()
+    page.wait_for_url(f"**/experiences/{experience.pk}/analytics/")
+    assert page.get_by_test_id("funnel-table").is_visible()

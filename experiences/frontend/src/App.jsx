@@ -332,6 +332,9 @@ function Builder({ boot }) {
           {experience?.live_version && <span className="muted">live: v{experience.live_version}</span>}
           {!canEdit && <span className="badge">view only</span>}
         </div>
+        <a className="analytics-link" data-testid="analytics-link" href={boot.analytics} title="Funnel, rewards and outcome of this experience">
+          Analytics
+        </a>
         <div className="save">
           {canEdit && !viewing && (
             <>
