@@ -112,6 +112,7 @@ def _group_moments(version: ExperienceVersion, mode: str, split_id, window: int,
                     count(o.id) FILTER (WHERE o.processed_at < g.t) AS x
                 FROM g LEFT JOIN segments_order o
                   ON o.customer_id = g.customer_id AND o.cancelled_at IS NULL
+                    AND o.financial_status NOT IN ('refunded', 'voided')
                  AND o.processed_at >= g.t - {pre} AND o.processed_at < g.t + {w}
                 GROUP BY g.customer_id, g.grp
             )

@@ -12,8 +12,9 @@ Definitions (also in the API's schema and on the page):
   ago (so every one has a whole window each side), each aligned on their own join date; orders
   in the W days before joining against the W days from joining.
 - **Rest of the store**: every customer not in the segment, over the last W days.
-- Orders count unless cancelled. ``repeat_rate`` is the share of customers who ordered who
-  ordered twice or more; ``cancellations`` are subscriptions cancelled in the window;
+- Orders count unless cancelled, refunded or voided (as in the customer figures).
+  ``repeat_rate`` is the share of customers who ordered who ordered twice or more;
+  ``cancellations`` are subscriptions cancelled in the window;
   ``active_subscriptions`` those started before the window's end and not cancelled by then.
 - Retention: current members by the month they joined; ``months[k]`` is the share of the cohort
   with an order in the k-th month after that (0 = the joining month), up to the current month.
@@ -115,6 +116,7 @@ def before_after(segment_id: int, window: int, now: dt.datetime) -> tuple[dict, 
                        {_filters("a", "m.j", f"m.j + {w}")}
                 FROM m LEFT JOIN segments_order o
                   ON o.customer_id = m.customer_id AND o.cancelled_at IS NULL
+                    AND o.financial_status NOT IN ('refunded', 'voided')
                  AND o.processed_at >= m.j - {w} AND o.processed_at < m.j + {w}
                 GROUP BY m.customer_id
             ), subs AS (
@@ -189,6 +191,7 @@ def _period_sums(
                 SELECT o.customer_id, {", ".join(cols_per)}
                 FROM segments_order o
                 WHERE o.store_id = %(store)s AND o.cancelled_at IS NULL
+                  AND o.financial_status NOT IN ('refunded', 'voided')
                   AND o.customer_id IS NOT NULL
                   AND o.processed_at >= %(now)s - interval '{max(WINDOWS)} days'
                   AND o.processed_at < %(now)s {scope}
@@ -266,6 +269,7 @@ def retention(
                     SELECT date_trunc('month', o.processed_at AT TIME ZONE %(tz)s) AS at
                     FROM segments_order o
                     WHERE o.customer_id = m.customer_id AND o.cancelled_at IS NULL
+                      AND o.financial_status NOT IN ('refunded', 'voided')
                       AND o.processed_at < %(now)s
                 ) o ON o.at >= m.cohort
                 GROUP BY 1, 2

@@ -118,3 +118,23 @@ def test_cancelled_order_changes_the_experience_outcome_like_a_full_refresh(api,
         assert group["30"]["orders_per_customer"] == 0
     _full_refresh(store, LATER)
     assert api(viewer).get(url).json()["outcome"] == incremental
+
+
+@pytest.mark.parametrize("status", ["refunded", "voided"])
+def test_a_refunded_or_voided_order_stops_counting_as_in_the_customer_figures(
+    api, viewer, store, status
+):
+    # given the seeded segment, refreshed (c1's 30.00 order of 2026-04-20 counted after joining)
+    data = seed_segment_store(store)
+    segment, c = data["segment"], data["customers"]
+    assert run_refresh(store.pk, now=NOW) == "done"
+    first = _segment(api, viewer, store, segment).json()["behaviour"]["after"]
+    # when that order is refunded (or voided) later that day
+    Order.objects.filter(customer=c[1], processed_at=at("2026-04-20")).update(
+        financial_status=status
+    )
+    assert run_refresh(store.pk, now=LATER) == "done"
+    after = _segment(api, viewer, store, segment).json()["behaviour"]["after"]
+    # then it no longer counts: one order and its 30.00 fewer, as a cancellation would
+    assert first["orders"] - after["orders"] == 1
+    assert (first["revenue"], after["revenue"]) == ("75.00", "45.00")
