@@ -351,6 +351,8 @@ if LOG_FORMAT not in {"json", "text"}:
 LOGGING = logging_config(fmt=LOG_FORMAT, level=os.environ.get("LOG_LEVEL", "INFO"))
 
 VAR_DIR.mkdir(parents=True, exist_ok=True)
+# whitenoise warns on every request while its root is missing (before the first collectstatic).
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
 # --- Metrics ------------------------------------------------------------------------------
 # Every process (gunicorn workers, Celery pool processes) writes its counters to files here and
