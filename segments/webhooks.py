@@ -23,7 +23,7 @@ from config.metrics import WEBHOOKS, count
 from .ingest.actions import Delivery, record_delivery
 from .ingest.signatures import SignatureError, verify_recharge, verify_shopify
 from .ingest.topics import PayloadError, parse_when, topic_for
-from .secrets import decrypt
+from .secrets import InvalidToken, decrypt
 
 logger = logging.getLogger(__name__)
 
@@ -150,6 +150,21 @@ def _answer_delivery(request: HttpRequest, receive) -> HttpResponse:
         return _answer(refusal.status, {"error": refusal.error, "field": refusal.field})
     except SignatureError as exc:
         return _answer(401, {"error": exc.message, "field": exc.field})
+    except InvalidToken:
+        # The store's secret was encrypted under a key this server no longer has (SECRET_KEY or
+        # FIELD_ENCRYPTION_KEY changed without the old key kept): nothing can be verified, so the
+        # platform must deliver again once the key is restored. Loud in the logs: it is ours.
+        logger.error("Webhook secret cannot be decrypted: the encryption key changed")
+        response = _answer(
+            503,
+            {
+                "error": "The store's webhook secret cannot be read on this server; "
+                "deliver again shortly.",
+                "field": "secret",
+            },
+        )
+        response["Retry-After"] = "60"
+        return response
     except (OperationalError, InterfaceError):
         # The database cannot be reached (a restart, a failover): nothing was stored, so the
         # platform must deliver again. 503 with Retry-After says so; a 500 would say "our bug".

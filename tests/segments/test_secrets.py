@@ -79,3 +79,28 @@ def test_a_key_that_no_longer_matches_breaks_only_what_reads_the_secret(client, 
     assert _stored(store, "shopify_webhook_secret") == _stored(loaded, "shopify_webhook_secret")
     with pytest.raises(secrets.InvalidToken):
         Store.objects.get(pk=store.pk).shopify_webhook_secret  # noqa: B018
+
+
+def test_a_webhook_for_a_secret_under_a_lost_key_is_a_503_not_a_500(client, store):
+    # given a store whose secret was encrypted under a key this server no longer has
+    with override_settings(FIELD_ENCRYPTION_KEY="a-key-since-replaced"):
+        secrets._cipher.cache_clear()
+        Store.objects.filter(pk=store.pk).update(shopify_webhook_secret=secrets.encrypt("old"))
+    secrets._cipher.cache_clear()
+    body = b'{"id": 1, "email": "x@example.com"}'
+    # when Shopify delivers a webhook signed with that secret
+    response = client.post(
+        "/webhooks/shopify/",
+        body,
+        content_type="application/json",
+        HTTP_X_SHOPIFY_SHOP_DOMAIN=store.shopify_domain,
+        HTTP_X_SHOPIFY_HMAC_SHA256=sign_shopify("old", body),
+        HTTP_X_SHOPIFY_TOPIC="customers/create",
+        HTTP_X_SHOPIFY_EVENT_ID="evt-lost-key",
+    )
+    # then it is told to deliver again later, naming the secret, and nothing was stored
+    assert response.status_code == 503, response.content
+    assert response.json()["field"] == "secret" and response["Retry-After"] == "60"
+    from segments.models import InboundEvent
+
+    assert not InboundEvent.objects.filter(store=store).exists()
