@@ -16,7 +16,7 @@ TEST_BROKER_URL ?= $(or $(CELERY_BROKER_URL),redis://127.0.0.1:6379/0)
 # views with DEBUG off); tests/test_production_settings.py checks the production shape.
 EMBEDDED := DEBUG=$(or $(DEBUG),1)
 
-.PHONY: setup frontend run test lint format bench migrate seed worker beat web clean stop-db stack chaos
+.PHONY: setup frontend run demo-events test lint format bench migrate seed worker beat web clean stop-db stack chaos
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,12 @@ migrate: setup
 seed: migrate
 	$(EMBEDDED) $(PY) manage.py seed_demo
 
+# A stream of realistic signed webhooks through the running app's real endpoints (`make run` in
+# another terminal): DEMO_ARGS="--count 500 --rate 5" for more.
+DEMO_ARGS ?= --count 200 --rate 2
+demo-events: setup
+	$(EMBEDDED) $(PY) manage.py send_demo_events --url http://$(HOST):$(PORT) $(DEMO_ARGS)
+
 # Embedded defaults (unless DATABASE_URL / CELERY_BROKER_URL are set): a private PostgreSQL server
 # (started by the settings, data in var/postgres, unix socket only) and a filesystem Celery broker
 # under var/; web, and a worker with beat embedded, in one go. On the way out it stops the
@@ -50,12 +56,12 @@ seed: migrate
 run: seed
 	@echo ""
 	@echo "  App:       http://$(HOST):$(PORT)/app/   (log in as owner, editor or viewer)"
-	@echo "  Live demo: $(PY) manage.py send_demo_events --url http://$(HOST):$(PORT) --count 200"
+	@echo "  Live demo: make demo-events   (in a second terminal: signed webhooks through the app)"
 	@echo "  Admin:     http://$(HOST):$(PORT)/admin/   (store \"Demo Coffee Co\", slug demo)"
 	@echo "  API docs:  http://$(HOST):$(PORT)/api/docs/"
 	@echo "  Log in as: staff / demo-password   (Django staff: the admin)"
 	@echo "  Merchant users: owner, editor, viewer / demo-password"
-	@echo "  API token: $(PY) manage.py create_api_token owner"
+	@echo "  API token: DEBUG=1 $(PY) manage.py create_api_token owner"
 	@echo ""
 	@trap 'trap - INT TERM EXIT; kill $$(jobs -p) 2>/dev/null; wait; \
 	      [ -n "$$DATABASE_URL" ] || $(PY) -m config.embedded_postgres stop' INT TERM EXIT; \
