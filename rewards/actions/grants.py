@@ -29,7 +29,6 @@ from .common import (
     lock_keys,
     order_line,
     remove_from_upcoming,
-    soonest_upcoming,
 )
 
 CENT = Decimal("0.01")
@@ -101,50 +100,6 @@ def _what_is_given(kind, incentive, amount, upcoming) -> tuple[Decimal, dict]:
     return _money((params.price - offered) * params.quantity), item
 
 
-def _cap_reason(store, customer, kind, amount, now) -> str:
-    policy = RewardPolicy.objects.filter(store=store).first()
-    if policy is None or (
-        policy.max_rewards_per_customer is None and policy.max_credit_per_customer is None
-    ):
-        return ""
-    since = now - dt.timedelta(days=policy.period_days)
-    recent = (
-        RewardGrant.objects.filter(customer=customer, created_at__gte=since)
-        .exclude(status=RewardGrant.Status.SKIPPED)
-        .exclude(source_key__startswith=MANUAL_PREFIX)
-        .aggregate(
-            count=Count("id"),
-            credit=Sum("amount", filter=Q(kind=RewardGrant.Kind.CREDIT), default=ZERO),
-        )
-    )
-    limit = policy.max_rewards_per_customer
-    if limit is not None and recent["count"] + 1 > limit:
-        return (
-            f"Cap reached: at most {limit} rewards per customer in {policy.period_days} days "
-            f"({recent['count']} given)."
-        )
-    limit = policy.max_credit_per_customer
-    if kind == RewardGrant.Kind.CREDIT and limit is not None and recent["credit"] + amount > limit:
-        return (
-            f"Cap reached: at most {limit} {store.currency} credit per customer in "
-            f"{policy.period_days} days ({recent['credit']} given)."
-        )
-    return ""
-
-
-def _budget_reason(experience_id, budget, amount, currency) -> str:
-    if budget is None or experience_id is None:
-        return ""
-    spent = (
-        RewardGrant.objects.filter(experience_id=experience_id)
-        .exclude(status=RewardGrant.Status.SKIPPED)
-        .aggregate(total=Sum("amount", default=ZERO))["total"]
-    )
-    if spent + amount > budget:
-        return f"Budget reached: {spent} of {budget} {currency} given, this grant is {amount}."
-    return ""
-
-
 def grant_reward(
     *,
     store: Store,
@@ -178,128 +133,6 @@ def grant_reward(
     if isinstance(result, RewardError):
         raise result
     return result
-
-
-def _grant_reward_alone(
-    *,
-    store: Store,
-    customer: Customer,
-    source_key: str,
-    kind: str,
-    incentive: Incentive | None = None,
-    amount: Decimal | None = None,
-    expires_in_days: int | None = None,
-    experience_id: int | None = None,
-    run_id: int | None = None,
-    step_id: int | None = None,
-    budget: Decimal | None = None,
-    respond_within_days: int | None = None,
-    now: dt.datetime | None = None,
-) -> RewardGrant:
-    """``grant_reward`` on its own, statement by statement, in savepoints: what a batch falls
-    back to when its insert meets a grant written meanwhile outside its locks."""
-    now = now or timezone.now()
-    if kind not in RewardGrant.Kind.values:
-        raise RewardError(f"Choose one of {', '.join(RewardGrant.Kind.values)}.", field="kind")
-    if customer.store_id != store.pk:
-        raise RewardError("The customer is not of this store.", field="customer")
-    if incentive is not None:
-        if incentive.store_id != store.pk:
-            raise RewardError("The incentive is not of this store.", field="incentive")
-        if incentive.kind != kind:
-            raise RewardError(f"The incentive gives {incentive.kind}, not {kind}.", "incentive")
-    found = _existing(store, source_key, step_id)
-    if found is not None:
-        return found
-    with transaction.atomic():
-        keys = [customer_lock(customer.pk)]
-        if experience_id is not None:
-            keys.append(experience_lock(experience_id))
-        # Customer locks sort before experience locks: every path takes them in one order.
-        lock_keys(keys)
-        found = _existing(store, source_key, step_id)  # a concurrent worker may have granted
-        if found is not None:
-            return found
-        if kind == RewardGrant.Kind.CROSS_SELL:  # offered for it; the line waits for "accept"
-            upcoming = (
-                UpcomingOrder.objects.filter(
-                    customer=customer, status=UpcomingOrder.Status.SCHEDULED
-                )
-                .order_by("scheduled_at", "id")
-                .first()
-            )
-        else:
-            upcoming = soonest_upcoming(customer.pk)
-        value, item = _what_is_given(kind, incentive, amount, upcoming)
-        reason = ""
-        if incentive is not None and not incentive.active:
-            reason = f"The incentive {incentive.name!r} is inactive."
-        elif kind == RewardGrant.Kind.CREDIT and value <= 0:
-            reason = "Nothing to give: the credit amount is 0.00."
-        reason = (
-            reason
-            or _cap_reason(store, customer, kind, value, now)
-            or _budget_reason(experience_id, budget, value, store.currency)
-        )
-        days = expires_in_days
-        if days is None and incentive is not None:
-            days = incentive.expires_in_days
-        if kind == RewardGrant.Kind.CROSS_SELL:
-            days = respond_within_days or days or DEFAULT_RESPOND_DAYS
-        grant = RewardGrant(
-            store=store,
-            customer=customer,
-            incentive=incentive,
-            kind=kind,
-            source_key=source_key,
-            experience_id=experience_id,
-            run_id=run_id,
-            step_id=step_id,
-            amount=value,
-            currency=store.currency,
-            item=item,
-            status=RewardGrant.Status.SKIPPED if reason else RewardGrant.Status.ISSUED,
-            reason=reason[:500],
-            expires_at=now + dt.timedelta(days=days) if days else None,
-        )
-        try:
-            with transaction.atomic():
-                grant.save(force_insert=True)
-        except IntegrityError:
-            found = _existing(store, source_key, step_id)
-            if found is None:
-                raise
-            return found
-        count_after_commit(GRANTS, kind=kind, status=grant.status)
-        if reason:
-            return grant
-        if kind == RewardGrant.Kind.CREDIT:
-            CreditEntry.objects.create(
-                store=store,
-                customer=customer,
-                grant=grant,
-                kind=CreditEntry.Kind.GRANT,
-                amount=value,
-                currency=store.currency,
-                key=f"grant:{grant.pk}",
-                cause=source_key,
-                expires_at=grant.expires_at,
-            )
-        if kind == RewardGrant.Kind.CROSS_SELL:
-            CrossSellOffer.objects.create(
-                store=store,
-                customer=customer,
-                grant=grant,
-                upcoming_order=upcoming,
-                respond_by=grant.expires_at,
-            )
-            grant.upcoming_order = upcoming
-        elif upcoming is not None:
-            add_to_upcoming(upcoming, grant)
-            grant.status = RewardGrant.Status.APPLIED
-        if grant.upcoming_order_id or grant.status != RewardGrant.Status.ISSUED:
-            grant.save(update_fields=["upcoming_order", "status", "updated_at"])
-        return grant
 
 
 @dataclass(kw_only=True)
@@ -552,36 +385,20 @@ def grant_rewards(requests: list[GrantRequest]) -> list[RewardGrant | RewardErro
             with transaction.atomic():
                 RewardGrant.objects.bulk_create([g for _, g in new])
         except IntegrityError:
-            # Written meanwhile outside these locks: fall back to one by one, which answers
-            # the existing grant for a taken source or step.
-            for i, _ in new:
-                results[i] = _grant_one(requests[i])
-            for i in later:
-                results[i] = _grant_one(requests[i])
+            # Written meanwhile outside these locks (the insert waited for it to commit).
+            if len(requests) == 1:  # a batch of one: that grant is the answer
+                r = requests[0]
+                found = _existing(r.store, r.source_key, r.step_id)
+                if found is None:
+                    raise
+                results[0] = found
+                return results  # type: ignore[return-value]
+            # Else one by one: each a batch of one, which now reads the grant written meanwhile.
+            for i in [i for i, _ in new] + list(later):
+                results[i] = grant_rewards([requests[i]])[0]
             return results  # type: ignore[return-value]
         _write_after_grants([g for _, g in new])
     return results  # type: ignore[return-value]
-
-
-def _grant_one(r: GrantRequest) -> RewardGrant | RewardError:
-    try:
-        return _grant_reward_alone(
-            store=r.store,
-            customer=r.customer,
-            source_key=r.source_key,
-            kind=r.kind,
-            incentive=r.incentive,
-            amount=r.amount,
-            expires_in_days=r.expires_in_days,
-            experience_id=r.experience_id,
-            run_id=r.run_id,
-            step_id=r.step_id,
-            budget=r.budget,
-            respond_within_days=r.respond_within_days,
-            now=r.now,
-        )
-    except RewardError as exc:
-        return exc
 
 
 def _write_after_grants(grants: list[RewardGrant]) -> None:
