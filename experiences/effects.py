@@ -152,29 +152,11 @@ class ApplyEffects:
             answers[i] = {"email_delivery_id": row.pk, "to": e.to}
 
     def _grants(self, items, answers) -> None:
-        from rewards.actions import GrantRequest, RewardError, grant_rewards
+        from rewards.actions import RewardError, grant_rewards
 
-        requests = [
-            GrantRequest(
-                store=e.store,
-                customer=e.customer,
-                source_key=f"step:{e.step.pk}",
-                kind=e.kind,
-                incentive=e.incentive,
-                amount=e.amount,
-                expires_in_days=e.expires_in_days,
-                respond_within_days=e.respond_within_days,
-                experience_id=e.experience.pk,
-                run_id=e.run.pk,
-                step_id=e.step.pk,
-                budget=e.experience.reward_budget,
-                now=e.now,
-            )
-            for _, e in items
-        ]
         try:
             with transaction.atomic():
-                results = grant_rewards(requests)
+                results = grant_rewards([_grant_request(e) for _, e in items])
         except DatabaseError:
             raise
         except Exception:  # noqa: BLE001 - one grant's surprise must not fail the others
@@ -190,31 +172,40 @@ class ApplyEffects:
                 answers[i] = grant_result(result)
 
     def _grant(self, e: RewardGrant) -> dict[str, Any] | EffectFailed:
-        from rewards.actions import grant_reward
+        from rewards.actions import RewardError, grant_rewards
 
         try:
             with transaction.atomic():
-                grant = grant_reward(
-                    store=e.store,
-                    customer=e.customer,
-                    source_key=f"step:{e.step.pk}",
-                    kind=e.kind,
-                    incentive=e.incentive,
-                    amount=e.amount,
-                    expires_in_days=e.expires_in_days,
-                    respond_within_days=e.respond_within_days,
-                    experience_id=e.experience.pk,
-                    run_id=e.run.pk,
-                    step_id=e.step.pk,
-                    budget=e.experience.reward_budget,
-                    now=e.now,
-                )
+                (grant,) = grant_rewards([_grant_request(e)])
+            if isinstance(grant, RewardError):
+                raise grant
         except DatabaseError:
             raise
         except Exception as exc:  # noqa: BLE001 - the ledger refused: this step fails, visibly
             logger.exception("Grant of step %s failed", e.step.pk)
             return EffectFailed(str(exc))
         return grant_result(grant)
+
+
+def _grant_request(e: RewardGrant):
+    """The ledger's request for a step's grant: one per step, keyed by the step."""
+    from rewards.actions import GrantRequest
+
+    return GrantRequest(
+        store=e.store,
+        customer=e.customer,
+        source_key=f"step:{e.step.pk}",
+        kind=e.kind,
+        incentive=e.incentive,
+        amount=e.amount,
+        expires_in_days=e.expires_in_days,
+        respond_within_days=e.respond_within_days,
+        experience_id=e.experience.pk,
+        run_id=e.run.pk,
+        step_id=e.step.pk,
+        budget=e.experience.reward_budget,
+        now=e.now,
+    )
 
 
 def grant_result(grant) -> dict[str, Any]:

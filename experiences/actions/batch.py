@@ -81,7 +81,7 @@ def start_and_walk(
 
 
 def _start(items, now) -> list[Run]:
-    from .engine import held_out, reentry_refusal
+    from .engine import reentry_refusal
 
     customer_ids = sorted({c.pk for _, c, _ in items})
     list(
@@ -118,28 +118,40 @@ def _start(items, now) -> list[Run]:
             previous = last.get((experience.pk, customer.pk))
             if (experience.pk, event.key) in already or reentry_refusal(experience, previous, now):
                 continue
-            out = held_out(experience, customer.pk)
-            runs.append(
-                Run(
-                    store_id=experience.store_id,
-                    experience=experience,
-                    version_id=entry.version_id,
-                    customer=customer,
-                    trigger_event_key=event.key,
-                    trigger_event_name=event.name,
-                    trigger_event=event.as_dict(),
-                    chain_origin=event.chain_origin,
-                    depth=event.depth,
-                    status=Run.Status.HELD_OUT if out else Run.Status.RUNNING,
-                    rotation=(previous["rotation"] + 1) if previous else 1,
-                    current_node_id=entry.node_id,
-                    finished_at=now if out else None,
-                )
-            )
+            runs.append(new_run(event, customer, entry, previous, now))
     created = Run.objects.bulk_create(runs)
-    for status, started in Counter(run.status for run in created).items():
-        count_after_commit(RUNS_STARTED, started, status=status)
+    count_runs_started(created)
     return created
+
+
+def new_run(event: DomainEvent, customer: Customer, entry: TriggerIndex, previous, now) -> Run:
+    """The run an event starts in an entry's experience (held out, or running from the entry
+    node); ``previous``: the customer's last run there (its ``rotation``), if any."""
+    from .engine import held_out  # the engine imports this module
+
+    experience: Experience = entry.experience
+    out = held_out(experience, customer.pk)
+    return Run(
+        store_id=experience.store_id,
+        experience=experience,
+        version_id=entry.version_id,
+        customer=customer,
+        trigger_event_key=event.key,
+        trigger_event_name=event.name,
+        trigger_event=event.as_dict(),
+        chain_origin=event.chain_origin,
+        depth=event.depth,
+        status=Run.Status.HELD_OUT if out else Run.Status.RUNNING,
+        rotation=(previous["rotation"] + 1) if previous else 1,
+        current_node_id=entry.node_id,
+        finished_at=now if out else None,
+    )
+
+
+def count_runs_started(runs: list[Run]) -> None:
+    """The metrics of runs started (counted once the transaction commits)."""
+    for status, started in Counter(run.status for run in runs).items():
+        count_after_commit(RUNS_STARTED, started, status=status)
 
 
 STEP_OUTCOMES = {RunStep.Status.DONE: "done", RunStep.Status.WAITING: "waiting"}

@@ -19,7 +19,6 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from config.logs import log_context
-from config.metrics import RUNS_STARTED, count_after_commit
 from segments import domain
 from segments.domain import DomainEvent
 from segments.models import Customer
@@ -29,7 +28,7 @@ from ..context import EvaluationContext
 from ..models import ChainLimitHit, Experience, Run, RunStep, TriggerIndex
 from ..nodes import REGISTRY
 from ..nodes.base import bucket
-from .batch import start_and_walk
+from .batch import count_runs_started, new_run, start_and_walk
 from .walker import finish_wait, walk
 
 logger = logging.getLogger(__name__)
@@ -366,29 +365,9 @@ def start_runs(entries: list[TriggerIndex], customer: Customer, event: DomainEve
                     experience, last.get(experience.pk), now
                 ):
                     continue
-                out = held_out(experience, customer.pk)
-                previous = last.get(experience.pk)
-                runs.append(
-                    Run(
-                        store_id=experience.store_id,
-                        experience=experience,
-                        version_id=entry.version_id,
-                        customer=customer,
-                        trigger_event_key=event.key,
-                        trigger_event_name=event.name,
-                        trigger_event=event.as_dict(),
-                        chain_origin=event.chain_origin,
-                        depth=event.depth,
-                        status=Run.Status.HELD_OUT if out else Run.Status.RUNNING,
-                        rotation=(previous["rotation"] + 1) if previous else 1,
-                        current_node_id=entry.node_id,
-                        finished_at=now if out else None,
-                    )
-                )
+                runs.append(new_run(event, customer, entry, last.get(experience.pk), now))
             Run.objects.bulk_create(runs)
-            for status in {run.status for run in runs}:
-                started = sum(1 for run in runs if run.status == status)
-                count_after_commit(RUNS_STARTED, started, status=status)
+            count_runs_started(runs)
             return [r.pk for r in runs if r.status == Run.Status.RUNNING]
     except IntegrityError:
         # Another worker started them first: the constraint decided; walk what it started.
