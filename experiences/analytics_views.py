@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 from segments.analytics import charts
 from segments.analytics.refresh import request_refresh
 from segments.models import Role
+from segments.views.analytics import status_response
 from segments.views.common import render_page
 from segments.web import merchant_view
 
@@ -67,22 +68,14 @@ def experience_analytics_page(request: HttpRequest, experience_id: int) -> HttpR
 
 @merchant_view()
 def analytics_status(request: HttpRequest, experience_id: int) -> HttpResponse:
-    from segments.analytics.read import refresh_status
-
     get_object_or_404(experiences_for(request.store), pk=experience_id)
-    status = refresh_status(request.store)
-    response = render_page(
+    return status_response(
         request,
-        "segments/_analytics_status.html",
         {
-            "status": status,
             "status_url": reverse("app-experience-analytics-status", args=[experience_id]),
             "refresh_url": reverse("app-experience-analytics-refresh", args=[experience_id]),
         },
     )
-    if request.GET.get("was") in ("queued", "running") and status["state"] in ("done", "failed"):
-        response["HX-Trigger"] = "analytics-refreshed"
-    return response
 
 
 @require_POST

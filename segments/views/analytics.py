@@ -112,17 +112,25 @@ def segment_analytics_page(request: HttpRequest, segment_id: int) -> HttpRespons
 def analytics_status(request: HttpRequest, segment_id: int) -> HttpResponse:
     """The status line; says ``analytics-refreshed`` to the page when a refresh has finished."""
     segment = get_object_or_404(segments_for(request.store), pk=segment_id)
+    return status_response(
+        request,
+        {
+            "segment": segment,
+            "status_url": reverse("app-segment-analytics-status", args=[segment.pk]),
+            "refresh_url": reverse("app-segment-analytics-refresh", args=[segment.pk]),
+        },
+    )
+
+
+def status_response(request: HttpRequest, context: dict) -> HttpResponse:
+    """The store's refresh status line (segment and experience pages alike); tells the page
+    ``analytics-refreshed`` when a refresh it was waiting for has finished."""
     status = refresh_status(request.store)
+    can_edit = request.membership.has_role(Role.EDITOR)  # who is offered "Refresh now"
     response = TemplateResponse(
         request,
         "segments/_analytics_status.html",
-        {
-            "status": status,
-            "segment": segment,
-            "status_url": reverse("app-segment-analytics-status", args=[segment.pk]),
-            "can_edit": request.membership.has_role(Role.EDITOR),
-            "refresh_url": reverse("app-segment-analytics-refresh", args=[segment.pk]),
-        },
+        {"status": status, "can_edit": can_edit, **context},
     )
     if request.GET.get("was") in ("queued", "running") and status["state"] in ("done", "failed"):
         response["HX-Trigger"] = "analytics-refreshed"
