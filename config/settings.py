@@ -256,9 +256,12 @@ CELERY_TASK_PUBLISH_RETRY = False
 # Queues: ingest (webhook processing), segments (recomputes, imports), experiences (runs),
 # scheduled (sweeps). Tasks are routed by the prefix of their name, so a slow segment recompute
 # never delays order events: name tasks "ingest.*", "segments.*", "experiences.*", "scheduled.*".
-CELERY_TASK_QUEUES_NAMES = ["default", "ingest", "segments", "experiences", "scheduled"]
+CELERY_TASK_QUEUES_NAMES = ["default", "ingest", "segments", "analytics", "experiences", "scheduled"]
 CELERY_TASK_ROUTES = {
     "segments.ping": {"queue": "default"},
+    # Analytics refreshes read a store's history at length: their own queue (and, at scale, a
+    # worker on a read replica) keeps them from delaying segment evaluations.
+    "segments.refresh_analytics": {"queue": "analytics"},
     "ingest.*": {"queue": "ingest"},
     "segments.*": {"queue": "segments"},
     "experiences.*": {"queue": "experiences"},

@@ -12,7 +12,7 @@ EXPECTED = {
     "segments.run_import": "segments",
     "segments.announce_history": "segments",
     "segments.announce_pending": "segments",
-    "segments.refresh_analytics": "segments",
+    "segments.refresh_analytics": "analytics",
     "experiences.process_event": "experiences",
     "experiences.process_events": "experiences",
     "experiences.advance_run": "experiences",
