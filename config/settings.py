@@ -253,10 +253,18 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS.setdefault("max_retries", 1)
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TASK_PUBLISH_RETRY = False
-# Queues: ingest (webhook processing), segments (recomputes, imports), experiences (runs),
+# Queues: ingest (webhook processing), segments (recomputes, imports), analytics (summary
+# refreshes), experiences (runs),
 # scheduled (sweeps). Tasks are routed by the prefix of their name, so a slow segment recompute
 # never delays order events: name tasks "ingest.*", "segments.*", "experiences.*", "scheduled.*".
-CELERY_TASK_QUEUES_NAMES = ["default", "ingest", "segments", "analytics", "experiences", "scheduled"]
+CELERY_TASK_QUEUES_NAMES = [
+    "default",
+    "ingest",
+    "segments",
+    "analytics",
+    "experiences",
+    "scheduled",
+]
 CELERY_TASK_ROUTES = {
     "segments.ping": {"queue": "default"},
     # Analytics refreshes read a store's history at length: their own queue (and, at scale, a
