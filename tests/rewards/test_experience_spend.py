@@ -58,7 +58,9 @@ def test_spend_follows_grants_skips_revokes_and_deleted_customers(store):
     assert _spent() == _summed() == {1: Decimal("2.50"), 2: Decimal("4.00")}
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     st.lists(
         st.tuples(st.integers(1, 3), st.decimals("0.01", "9.99", places=2), st.booleans()),
