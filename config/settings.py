@@ -280,6 +280,12 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": float(os.environ.get("OUTBOX_SWEEP_SECONDS") or 30),
         "options": {"queue": "scheduled", "expires": 29},
     },
+    # The task journal: send again the tasks whose work lived only in a broker that lost it.
+    "task-journal-sweep": {
+        "task": "scheduled.task_journal_sweep",
+        "schedule": float(os.environ.get("TASK_JOURNAL_SWEEP_SECONDS") or 60),
+        "options": {"queue": "scheduled", "expires": 55},
+    },
     # Resume waiting runs whose time has come; restart runs stranded by a lost worker.
     "experiences-sweep": {
         "task": "scheduled.experiences_sweep",
@@ -324,6 +330,10 @@ INGEST_RETRY_BASE_SECONDS = float(os.environ.get("INGEST_RETRY_BASE_SECONDS") or
 INGEST_RETRY_MAX_SECONDS = float(os.environ.get("INGEST_RETRY_MAX_SECONDS") or 600)
 # Outbox rows older than this and still unsent are delivered by the outbox sweep.
 OUTBOX_SWEEP_GRACE_SECONDS = float(os.environ.get("OUTBOX_SWEEP_GRACE_SECONDS") or 30)
+# Journalled tasks (segments/task_journal.py) not run after this are sent again (with backoff).
+TASK_JOURNAL_GRACE_SECONDS = float(os.environ.get("TASK_JOURNAL_GRACE_SECONDS") or 300)
+# Running runs nobody moved for this long are restarted by the experiences sweep.
+EXPERIENCES_STALLED_SECONDS = float(os.environ.get("EXPERIENCES_STALLED_SECONDS") or 300)
 INGEST_SWEEP_GRACE_SECONDS = float(os.environ.get("INGEST_SWEEP_GRACE_SECONDS") or 30)
 INGEST_SWEEP_MAX_WAKES = int(os.environ.get("INGEST_SWEEP_MAX_WAKES") or 2)
 INGEST_WAKE_FLAG_SECONDS = int(os.environ.get("INGEST_WAKE_FLAG_SECONDS") or 20)

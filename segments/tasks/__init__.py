@@ -1,7 +1,7 @@
 """Celery tasks of the ``segments`` app, one module per concern; thin wrappers over actions."""
 
 from .analytics import analytics_sweep, refresh_analytics
-from .ingest import process_pending, sweep_inbound_events, sweep_outbox
+from .ingest import process_pending, sweep_inbound_events, sweep_outbox, sweep_task_journal
 from .misc import ping
 from .segmentation import (
     announce_history,
@@ -29,4 +29,5 @@ __all__ = [
     "sweep_inbound_events",
     "sweep_outbox",
     "sweep_stuck_segment_calculations",
+    "sweep_task_journal",
 ]
