@@ -289,7 +289,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     # Resume waiting runs whose time has come; restart runs stranded by a lost worker.
     "experiences-sweep": {
         "task": "scheduled.experiences_sweep",
-        "schedule": 60.0,
+        "schedule": float(os.environ.get("EXPERIENCES_SWEEP_SECONDS") or 60),
         "options": {"queue": "scheduled", "expires": 55},
     },
     # The safety net: recompute every dynamic segment in full.

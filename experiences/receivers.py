@@ -49,7 +49,9 @@ def on_domain_events(sender, events: list[DomainEvent], **kwargs) -> None:
         return
     from segments.task_journal import send
 
+    from .tasks import process_events
+
     # Recorded before it is sent: a broker that forgets its queues does not lose the batch, and
     # a broker that is down only delays it (segments.task_journal).
     for start in range(0, len(chosen), CHUNK):
-        send("experiences.process_events", [e.as_dict() for e in chosen[start : start + CHUNK]])
+        send(process_events, [e.as_dict() for e in chosen[start : start + CHUNK]])

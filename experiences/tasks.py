@@ -49,7 +49,7 @@ def process_events(events: list[dict]) -> list[int]:
     except Exception:  # noqa: BLE001 - retried alone, with backoff, by process_event
         logger.warning("A batch of %d events failed; retrying each alone", len(events))
         for data in events:
-            send("experiences.process_event", data)
+            send(process_event, data)
         return []
 
 

@@ -7,7 +7,8 @@ load generator posts the demo store's signed webhooks through the live experienc
 charges, subscription changes: segments change, rewards are granted) at ``--rate`` per second for
 ``--seconds``; 10% are delivered twice and 5% out of order, and a refused or unanswered delivery
 is retried the way the platforms retry. Meanwhile: the worker is killed with SIGKILL and a new
-one started; the broker is stopped for ``--outage`` seconds and started again.
+one started; the broker is stopped for ``--outage`` seconds and started again; the broker is
+restarted without its data (every queued task forgotten); PostgreSQL is restarted.
 
 Afterwards it waits for the queues to drain and checks, by SQL: every accepted webhook is
 processed, once; no event failed; no grant twice for one source; no credit lot below zero;
@@ -56,9 +57,10 @@ def _wait_port(port: int, timeout: float = 20) -> None:
 class PrivateRedis:
     """A redis-server of the run's own on a free loopback port, stopped and started again.
 
-    It keeps its data in an append-only file (fsync on every write), as a broker must: a broker
-    that forgets its queues on a restart loses the tasks that have no row in the database (the
-    incremental segment evaluations; ingest survives, its events are rows).
+    It keeps its data in an append-only file (fsync on every write), as a broker should; one
+    fault restarts it without that file (``restart_empty``), as a broker without persistence or
+    a failover to an empty replica would: every task's work must have a row in the database
+    (inbound events, runs, the task journal) for a sweep to find.
     """
 
     def __init__(self, data_dir: Path):
@@ -79,6 +81,15 @@ class PrivateRedis:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(10)
+
+    def restart_empty(self) -> None:
+        """Stop the server, throw its data away, start it again: every queue is forgotten."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        for path in self.data_dir.iterdir():
+            subprocess.run(["rm", "-rf", str(path)], check=True)
+        self.start()
 
 
 class Process:
@@ -320,7 +331,8 @@ def _checks(store, load: Load) -> list[tuple[str, bool, str]]:
 
 
 def _faults(args, worker, redis_server, started, load_started, drains) -> None:
-    """SIGKILL the worker and start a new one; stop the broker for --outage seconds."""
+    """SIGKILL the worker and start a new one; stop the broker for --outage seconds; restart it
+    without its data; restart PostgreSQL (the embedded one only)."""
     worker.kill()
     print(f"{time.monotonic() - started:6.1f}s worker killed (SIGKILL)")
     time.sleep(1)
@@ -335,10 +347,16 @@ def _faults(args, worker, redis_server, started, load_started, drains) -> None:
     redis_server.start()
     print(f"{time.monotonic() - started:6.1f}s broker started again")
     drains["broker down"] = _lag_recovered(args.seconds + 60)
+
+    # fault 3: the broker restarts without its data (queued tasks, unacknowledged ones, bindings)
+    time.sleep(max(1.0, args.seconds * 0.6 - (time.monotonic() - load_started)))
+    redis_server.restart_empty()
+    print(f"{time.monotonic() - started:6.1f}s broker restarted without its data")
+    drains["broker forgot"] = _lag_recovered(args.seconds + 60)
     if args.database_url:
         return  # a shared server is not ours to restart
 
-    # fault 3: PostgreSQL stops (fast shutdown: connections cut) and starts again
+    # fault 4: PostgreSQL stops (fast shutdown: connections cut) and starts again
     from config.embedded_postgres import ensure_running, stop
 
     time.sleep(max(1.0, args.seconds * 0.75 - (time.monotonic() - load_started)))
@@ -430,6 +448,12 @@ def main(argv: list[str] | None = None) -> int:
         "INGEST_SWEEP_GRACE_SECONDS": "5",
         "OUTBOX_SWEEP_SECONDS": "5",
         "OUTBOX_SWEEP_GRACE_SECONDS": "5",
+        # what the broker forgot is sent again from the task journal after 5 s, and runs whose
+        # walk it forgot are restarted after 15 s without progress
+        "TASK_JOURNAL_SWEEP_SECONDS": "5",
+        "TASK_JOURNAL_GRACE_SECONDS": "5",
+        "EXPERIENCES_STALLED_SECONDS": "15",
+        "EXPERIENCES_SWEEP_SECONDS": "10",
     }
     env.pop("CELERY_TASK_ALWAYS_EAGER", None)
     if args.database_url:

@@ -32,10 +32,12 @@ def on_domain_events(sender, events: list[DomainEvent], **kwargs) -> None:
         return
     from segments.task_journal import send
 
+    from .tasks import process_events
+
     # Recorded before it is sent: a broker that forgets its queues does not lose the batch, and
     # a broker that is down only delays it (segments.task_journal).
     for start in range(0, len(chosen), CHUNK):
-        send("rewards.process_events", [event.as_dict() for event in chosen[start : start + CHUNK]])
+        send(process_events, [event.as_dict() for event in chosen[start : start + CHUNK]])
 
 
 def on_entry_deleted(sender, instance, **kwargs) -> None:

@@ -37,6 +37,7 @@ def evaluate_segments_after_events(sender, events, **kwargs) -> None:
         return
     from .models import Segment
     from .task_journal import send
+    from .tasks import evaluate_customers
 
     stores = {store_id for store_id, _ in last_per_customer}
     dynamic = set(
@@ -47,7 +48,7 @@ def evaluate_segments_after_events(sender, events, **kwargs) -> None:
     for store_id in sorted(dynamic):
         causes = [e.as_dict() for (sid, _), e in last_per_customer.items() if sid == store_id]
         for start in range(0, len(causes), EVALUATE_CHUNK):
-            send("segments.evaluate_customers", store_id, causes[start : start + EVALUATE_CHUNK])
+            send(evaluate_customers, store_id, causes[start : start + EVALUATE_CHUNK])
 
 
 class SegmentsConfig(AppConfig):

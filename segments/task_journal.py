@@ -33,20 +33,27 @@ def task_id(pk: int) -> str:
     return f"{PREFIX}{pk}"
 
 
-def send(name: str, *args) -> int:
-    """Record the task, then send it (after the current transaction commits); return the row id.
+def send(task, *args) -> int:
+    """Record the task (a Celery task object), then send it; return the row id.
 
     A database error propagates (the caller's outbox keeps its events); a broker error is logged
-    and swallowed, the row being the work's record until the sweep sends it.
+    and swallowed, the row being the work's record until the sweep sends it. Sent at once, not
+    after commit: callers are receivers that run after their event's commit, and a task that
+    runs before this row commits is only sent again by the sweep, harmlessly.
     """
-    row = QueuedTask.objects.create(name=name, args=list(args))
-    transaction.on_commit(lambda: _publish(row.pk, name, row.args))
+    row = QueuedTask.objects.create(name=task.name, args=list(args))
+    _publish(row.pk, task.name, row.args, task=task)
     return row.pk
 
 
-def _publish(pk: int, name: str, args: list) -> bool:
+def _publish(pk: int, name: str, args: list, *, task=None) -> bool:
+    """Send the task under the row's id (through the task object when there is one, so that
+    eager mode runs it in-process)."""
     try:
-        current_app.send_task(name, args=args, task_id=task_id(pk))
+        if task is not None:
+            task.apply_async(args=args, task_id=task_id(pk))
+        else:
+            current_app.send_task(name, args=args, task_id=task_id(pk))
     except Exception:  # noqa: BLE001 - the row stays; the sweep sends it again
         logger.exception("Could not send %s (journal %s); the sweep will", name, pk)
         return False

@@ -23,6 +23,7 @@ EXPECTED = {
     "scheduled.sweep_stuck_segment_calculations": "scheduled",
     "scheduled.rewards_sweep": "scheduled",
     "scheduled.analytics_sweep": "scheduled",
+    "scheduled.task_journal_sweep": "scheduled",
     "rewards.process_events": "experiences",
     "segments.ping": "default",
 }

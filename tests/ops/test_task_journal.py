@@ -10,6 +10,7 @@ from django.utils import timezone
 from segments import domain, task_journal
 from segments.actions import create_segment
 from segments.models import QueuedTask, SegmentMembership
+from segments.tasks import ping
 from tests.fixtures.factories import make_customer
 
 pytestmark = pytest.mark.django_db
@@ -68,7 +69,7 @@ def test_a_segment_evaluation_survives_a_broker_restarted_without_its_data(
 def test_a_sent_task_waits_longer_before_each_new_copy(store, private_broker, settings):
     # given a journalled task sent once, then again by the sweep
     settings.TASK_JOURNAL_GRACE_SECONDS = 60
-    pk = task_journal.send("segments.ping", "x")
+    pk = task_journal.send(ping, "x")
     QueuedTask.objects.filter(pk=pk).update(queued_at=timezone.now() - dt.timedelta(seconds=61))
     assert task_journal.sweep() == 1
     assert QueuedTask.objects.get(pk=pk).sends == 2
@@ -82,7 +83,7 @@ def test_a_sent_task_waits_longer_before_each_new_copy(store, private_broker, se
 
 
 def test_a_task_being_retried_keeps_its_row_and_a_finished_one_loses_it(store):
-    pk = task_journal.send("segments.ping", "x")
+    pk = task_journal.send(ping, "x")
     task_journal.forget_finished(task_id=task_journal.task_id(pk), state="RETRY")
     assert QueuedTask.objects.filter(pk=pk).exists()
     task_journal.forget_finished(task_id="some-other-task", state="SUCCESS")
