@@ -309,10 +309,16 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": 60.0,
         "options": {"queue": "scheduled", "expires": 55},
     },
+    # Monthly partitions created ahead (segments/partitions.py); raw payloads past retention.
+    "maintain-partitions": {
+        "task": "scheduled.maintain_partitions",
+        "schedule": float(os.environ.get("PARTITIONS_MAINTAIN_SECONDS") or 6 * 3600),
+        "options": {"queue": "scheduled", "expires": 3600},
+    },
     # Restart segment calculations that stopped making progress.
     "segments-sweep-stuck-calculations": {
         "task": "scheduled.sweep_stuck_segment_calculations",
-        "schedule": 120.0,
+        "schedule": float(os.environ.get("SEGMENT_STUCK_SWEEP_SECONDS") or 120),
     },
 }
 
@@ -330,6 +336,10 @@ INGEST_RETRY_BASE_SECONDS = float(os.environ.get("INGEST_RETRY_BASE_SECONDS") or
 INGEST_RETRY_MAX_SECONDS = float(os.environ.get("INGEST_RETRY_MAX_SECONDS") or 600)
 # Outbox rows older than this and still unsent are delivered by the outbox sweep.
 OUTBOX_SWEEP_GRACE_SECONDS = float(os.environ.get("OUTBOX_SWEEP_GRACE_SECONDS") or 30)
+# Monthly partitions (segments/partitions.py): how many months ahead exist at any time, and after
+# how many days the raw payload of an applied inbound event is emptied (0: kept forever).
+PARTITION_MONTHS_AHEAD = int(os.environ.get("PARTITION_MONTHS_AHEAD") or 3)
+INBOUND_PAYLOAD_RETENTION_DAYS = int(os.environ.get("INBOUND_PAYLOAD_RETENTION_DAYS") or 90)
 # Journalled tasks (segments/task_journal.py) not run after this are sent again (with backoff).
 TASK_JOURNAL_GRACE_SECONDS = float(os.environ.get("TASK_JOURNAL_GRACE_SECONDS") or 300)
 # Running runs nobody moved for this long are restarted by the experiences sweep.

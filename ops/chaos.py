@@ -193,13 +193,19 @@ def _broker_backlog(url: str) -> int:
 def _drained(store_id: int, broker_url: str) -> bool:
     from experiences.models import Run
     from ops.queries import backlog
+    from segments.models import JobStatus, SegmentCalculation
 
     now = backlog()
+    calculating = SegmentCalculation.objects.filter(
+        store_id=store_id, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]
+    ).exists()
     running = Run.objects.filter(store_id=store_id, status=Run.Status.RUNNING).exists()
     return (
         now.received == 0
         and now.unsent_outbox == 0
+        and now.queued_tasks == 0
         and not running
+        and not calculating
         and _broker_backlog(broker_url) == 0
     )
 
@@ -243,12 +249,20 @@ def _lag_recovered(timeout: float, below: float = 5.0) -> float | None:
     return None
 
 
+def _journal_resends(log: Path) -> int:
+    """How many journalled tasks the sweeps sent again (the broker had lost or delayed them)."""
+    import re
+
+    text = log.read_text(errors="replace") if log.exists() else ""
+    return sum(int(n) for n in re.findall(r"Task journal sweep sent (\d+) tasks again", text))
+
+
 def _checks(store, load: Load) -> list[tuple[str, bool, str]]:
     from django.db import connection
 
     from experiences.models import Run
     from segments.figures import count_inconsistent_customers
-    from segments.models import Customer, InboundEvent, OutboxEvent, Segment
+    from segments.models import Customer, InboundEvent, OutboxEvent, QueuedTask, Segment
     from segments.rules import compile_for_store
 
     def one(sql: str, params=()) -> int:
@@ -308,6 +322,19 @@ def _checks(store, load: Load) -> list[tuple[str, bool, str]]:
             f"{OutboxEvent.objects.filter(store=store).count()} rows",
         ),
     ]
+    from segments.models import JobStatus, SegmentCalculation
+
+    unfinished = SegmentCalculation.objects.filter(
+        store=store, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]
+    ).count()
+    results.append(("no recompute left queued or running", not unfinished, f"{unfinished} left"))
+    results.append(
+        (
+            "nothing left in the task journal",
+            not QueuedTask.objects.exists(),
+            f"{QueuedTask.objects.count()} rows",
+        )
+    )
     for segment in Segment.objects.filter(store=store, kind=Segment.Kind.DYNAMIC):
         sql, params = compile_for_store(segment.rule, store, alias=Customer._meta.db_table)
         from django.db.models import BooleanField
@@ -454,6 +481,9 @@ def main(argv: list[str] | None = None) -> int:
         "TASK_JOURNAL_GRACE_SECONDS": "5",
         "EXPERIENCES_STALLED_SECONDS": "15",
         "EXPERIENCES_SWEEP_SECONDS": "10",
+        # a recompute whose task the broker forgot is restarted after 15 s without progress
+        "SEGMENT_RECOMPUTE_STUCK_SECONDS": "15",
+        "SEGMENT_STUCK_SWEEP_SECONDS": "5",
     }
     env.pop("CELERY_TASK_ALWAYS_EAGER", None)
     if args.database_url:
@@ -531,6 +561,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  duplicates absorbed (200)     {load.answers.get(200, 0)}")
         print(f"  delivered twice / late        {load.twice} / {load.late}")
         print(f"  retried deliveries            {load.retries}")
+        print(f"  tasks sent again from journal {_journal_resends(worker.log)}")
         for fault, seconds in drains.items():
             shown = "did not recover" if seconds is None else f"{seconds:.1f}s"
             print(f"  lag back under 5 s after {fault:<15} {shown}")

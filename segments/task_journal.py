@@ -25,8 +25,10 @@ from .models import QueuedTask
 logger = logging.getLogger(__name__)
 
 PREFIX = "journal-"
-# States after which a journalled task is done with (a retry keeps its row: same task id).
-FINISHED = frozenset({"SUCCESS", "FAILURE", "REJECTED", "IGNORED"})
+# A task that failed keeps its row, to be sent again by the sweep, until it was sent this often
+# (a task that fails for good is given up, with its error in the worker's log); a retry keeps its
+# row too (same task id).
+MAX_SENDS = 5
 
 
 def task_id(pk: int) -> str:
@@ -61,8 +63,9 @@ def _publish(pk: int, name: str, args: list, *, task=None) -> bool:
 
 
 def forget_finished(sender=None, task_id: str | None = None, state: str | None = None, **kw):
-    """Delete a journalled task's row once it has run (Celery's ``task_postrun``)."""
-    if not task_id or not task_id.startswith(PREFIX) or state not in FINISHED:
+    """Delete a journalled task's row once it has run (Celery's ``task_postrun``): at once when
+    it succeeded, after ``MAX_SENDS`` sends when it failed."""
+    if not task_id or not task_id.startswith(PREFIX) or state not in {"SUCCESS", "FAILURE"}:
         return
     try:
         pk = int(task_id[len(PREFIX) :])
@@ -70,7 +73,10 @@ def forget_finished(sender=None, task_id: str | None = None, state: str | None =
         return
     try:
         with connection.cursor() as cursor:
-            cursor.execute("DELETE FROM segments_queuedtask WHERE id = %s", [pk])
+            cursor.execute(
+                "DELETE FROM segments_queuedtask WHERE id = %s AND (%s OR sends >= %s)",
+                [pk, state == "SUCCESS", MAX_SENDS],
+            )
     except Exception:  # noqa: BLE001 - left for the sweep: a second run is harmless
         logger.exception("Could not forget journalled task %s", task_id)
 

@@ -24,6 +24,7 @@ EXPECTED = {
     "scheduled.rewards_sweep": "scheduled",
     "scheduled.analytics_sweep": "scheduled",
     "scheduled.task_journal_sweep": "scheduled",
+    "scheduled.maintain_partitions": "scheduled",
     "rewards.process_events": "experiences",
     "segments.ping": "default",
 }

@@ -82,13 +82,19 @@ def test_a_sent_task_waits_longer_before_each_new_copy(store, private_broker, se
     assert QueuedTask.objects.get(pk=pk).sends == 3
 
 
-def test_a_task_being_retried_keeps_its_row_and_a_finished_one_loses_it(store):
+def test_a_retried_or_failed_task_keeps_its_row_and_a_succeeded_one_loses_it(store):
     pk = task_journal.send(ping, "x")
     task_journal.forget_finished(task_id=task_journal.task_id(pk), state="RETRY")
     assert QueuedTask.objects.filter(pk=pk).exists()
     task_journal.forget_finished(task_id="some-other-task", state="SUCCESS")
     assert QueuedTask.objects.filter(pk=pk).exists()
     task_journal.forget_finished(task_id=task_journal.task_id(pk), state="FAILURE")
+    assert QueuedTask.objects.filter(pk=pk).exists()  # sent again by the sweep
+    QueuedTask.objects.filter(pk=pk).update(sends=task_journal.MAX_SENDS)
+    task_journal.forget_finished(task_id=task_journal.task_id(pk), state="FAILURE")
+    assert not QueuedTask.objects.filter(pk=pk).exists()  # given up
+    pk = task_journal.send(ping, "y")
+    task_journal.forget_finished(task_id=task_journal.task_id(pk), state="SUCCESS")
     assert not QueuedTask.objects.filter(pk=pk).exists()
 
 
