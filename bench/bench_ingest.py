@@ -51,13 +51,13 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _bench_database() -> tuple[str, dict]:
-    """Recreate ``<name>_bench`` and point this process at it; return its URL."""
+def _bench_database(suffix: str = "ingest") -> tuple[str, dict]:
+    """Recreate ``<name>_bench_<suffix>`` and point this process at it; return its URL."""
     import psycopg
     from django.db import connection
 
     s = dict(connection.settings_dict)
-    name = f"{s['NAME'].removeprefix('test_')}_bench_ingest"
+    name = f"{s['NAME'].removeprefix('test_')}_bench_{suffix}"
     user, host, port = (
         s.get("USER") or "postgres",
         s.get("HOST") or "127.0.0.1",
