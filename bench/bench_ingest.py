@@ -87,11 +87,14 @@ PLAIN_HTTP = {
 
 
 def _env(database_url: str) -> dict:
+    from django.conf import settings
+
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
         "DEBUG": "0",
-        "SECRET_KEY": "bench-" + uuid.uuid4().hex,
+        # this process's key: the webhook secrets it stored are encrypted with a key derived from it
+        "SECRET_KEY": settings.SECRET_KEY,
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "LOG_LEVEL": "WARNING",
         "PYTHONUNBUFFERED": "1",

@@ -64,7 +64,8 @@ class Stream:
 
     def take(self, count: int) -> list:
         while len(self.buffer) < count:
-            self.buffer += _requests(self.store, 2000, first=self.next_customer)
+            chunk = _requests(self.store, 2000, first=self.next_customer)
+            self.buffer += [("POST", path, body, headers) for path, body, headers in chunk]
             self.next_customer += 2000
         taken, self.buffer = self.buffer[:count], self.buffer[count:]
         return taken
@@ -200,6 +201,7 @@ def main(argv: list[str]) -> None:
         base = f"http://127.0.0.1:{port}"
         stream = Stream(store)
         print(f"load average at start: {os.getloadavg()}")
+        _step(base, stream, 10, 10)  # warm up: connections, caches, the first imports of each path
         rate = options.rate
         if not rate:
             for step in (float(r) for r in options.ramp.split(",")):
