@@ -5,6 +5,8 @@ Views, admin actions, the API, tasks and the experience engine all call these.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
@@ -220,6 +222,51 @@ def change_memberships(
     return answers
 
 
+# (the savepoint depth of the block, the count changes summed so far)
+_deferred_counts: contextvars.ContextVar[tuple[int, dict[int, int]] | None] = (
+    contextvars.ContextVar("segments_deferred_member_counts", default=None)
+)
+
+
+@contextlib.contextmanager
+def member_counts_at_end():
+    """Within this block (inside the caller's transaction), ``change_memberships`` sums its
+    segments' count changes and writes them in one statement as the block ends.
+
+    A segment's row is the one row that every batch adding to it updates: updated at once, it
+    stays locked for the rest of the batch's transaction, and concurrent batches that add to the
+    same segment wait for each other's whole walk. Written last, it is locked only for the
+    transaction's final statement and commit. On an error nothing is written (the transaction
+    rolls back); changes made inside a savepoint of the block are counted at once, with their
+    rows, since the savepoint may roll back alone."""
+    if _deferred_counts.get() is not None:  # an enclosing block writes them
+        yield
+        return
+    deltas: dict[int, int] = {}
+    token = _deferred_counts.set((_savepoints(), deltas))
+    try:
+        yield
+    finally:
+        _deferred_counts.reset(token)
+    _write_member_counts(deltas)
+
+
+def _savepoints() -> int:
+    """How many savepoints the current transaction has open (blocks without one not counted)."""
+    return sum(1 for sid in connection.savepoint_ids if sid is not None)
+
+
+def _write_member_counts(deltas: dict[int, int]) -> None:
+    deltas = {k: deltas[k] for k in sorted(deltas) if deltas[k]}  # rows locked in id order
+    if deltas:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {Segment._meta.db_table} s SET member_count = s.member_count + d.delta"
+                " FROM unnest(%s::bigint[], %s::int[]) AS d(id, delta) WHERE s.id = d.id",
+                [list(deltas), list(deltas.values())],
+            )
+
+
 def _change_memberships_once(
     store_id: int, usable: list[MembershipRequest], source: str
 ) -> set[tuple[int, int]]:
@@ -270,16 +317,14 @@ def _change_memberships_once(
                 for r in changed
             ]
         )
-        deltas: dict[int, int] = {}
+        deferred = _deferred_counts.get()
+        if deferred is not None and deferred[0] != _savepoints():
+            deferred = None  # inside a savepoint that may roll back: counted with its rows
+        deltas: dict[int, int] = deferred[1] if deferred is not None else {}
         for r in changed:
             deltas[r.segment_id] = deltas.get(r.segment_id, 0) + (1 if r.add else -1)
-        deltas = {k: deltas[k] for k in sorted(deltas) if deltas[k]}  # rows locked in id order
-        if deltas:
-            cursor.execute(
-                f"UPDATE {Segment._meta.db_table} s SET member_count = s.member_count + d.delta"
-                " FROM unnest(%s::bigint[], %s::int[]) AS d(id, delta) WHERE s.id = d.id",
-                [list(deltas), list(deltas.values())],
-            )
+        if deferred is None:
+            _write_member_counts(deltas)
         events = []
         for r, row in zip(changed, history, strict=True):
             name = domain.CUSTOMER_ENTERED_SEGMENT if r.add else domain.CUSTOMER_LEFT_SEGMENT

@@ -35,6 +35,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from config.metrics import RUNS_STARTED, STEPS, count_after_commit
+from segments.actions import member_counts_at_end
 from segments.domain import DomainEvent
 from segments.models import Customer, Order
 
@@ -70,7 +71,8 @@ def start_and_walk(
         return []
     applier = effects if effects is not None else ApplyEffects()
     now = timezone.now()
-    with transaction.atomic():
+    # Segment counts are written last: concurrent batches adding to one segment overlap.
+    with transaction.atomic(), member_counts_at_end():
         runs = _start(items, now)
         started = [r.pk for r in runs if r.status == Run.Status.RUNNING]
         walks = _walks(runs, items)
@@ -169,7 +171,8 @@ def _count_steps(walks: list[Walk]) -> None:
 
 
 def _walks(runs: list[Run], items) -> list[Walk]:
-    """The runs to walk, each with its context; the triggering orders read in one statement."""
+    """The runs to walk, each with its context; the triggering orders are read in one statement
+    for the batch if a node asks for one."""
     by_key = {(event.key, customer.pk): (event, customer) for event, customer, _ in items}
     walks = []
     contexts: dict[str, EvaluationContext] = {}
@@ -181,15 +184,26 @@ def _walks(runs: list[Run], items) -> list[Walk]:
         if ctx is None:
             ctx = contexts[event.key] = EvaluationContext(customer.store, customer, event.data)
         walks.append(Walk(run, ctx, event))
-    order_ids = {
-        w.event.data["order_id"] for w in walks if isinstance(w.event.data.get("order_id"), int)
-    }
-    if order_ids:
-        orders = Order.objects.in_bulk(order_ids)
+    loaded = False
+
+    def load_orders() -> None:
+        """The triggering orders of the whole batch, read once, when a node first needs one."""
+        nonlocal loaded
+        if loaded:
+            return
+        loaded = True
+        order_ids = {
+            w.event.data["order_id"] for w in walks if isinstance(w.event.data.get("order_id"), int)
+        }
+        orders = Order.objects.in_bulk(order_ids) if order_ids else {}
         for w in walks:
+            w.ctx.load_batch_orders = None
             order = orders.get(w.event.data.get("order_id"))
             if order is not None and order.customer_id == w.run.customer_id:
                 w.ctx.__dict__["order"] = order  # the cached_property, read for the batch
+
+    for w in walks:
+        w.ctx.load_batch_orders = load_orders
     return walks
 
 
