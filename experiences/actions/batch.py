@@ -5,8 +5,8 @@ in flight), the engine reads what they need once (customers, trigger index entri
 triggering orders), evaluates every trigger of every event in one statement per store, and then,
 in ONE transaction for the whole batch:
 
-- locks the customers (one statement), reads what re-entry and a redelivery need (two), inserts
-  the runs (one);
+- locks the customers and reads what re-entry and a redelivery need (one round trip carrying
+  two statements), inserts the runs (one);
 - walks all runs side by side, level by level: the condition nodes of a level are evaluated in one
   statement per store, the other nodes decide in Python, the steps whose effects point at them are
   inserted (one statement) and every effect of the level is applied by the ``Effects`` (one
@@ -86,27 +86,27 @@ def _start(items, now) -> list[Run]:
     from .engine import reentry_refusal
 
     customer_ids = sorted({c.pk for _, c, _ in items})
-    list(
-        Customer.objects.select_for_update(no_key=True)
-        .filter(pk__in=customer_ids)
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
     experience_ids = sorted({e.experience_id for _, _, entries in items for e in entries})
     keys = [event.key for event, _, _ in items]
-    # One statement: each (experience, customer)'s latest rotation (re-entry), and the runs
-    # these events already started (a redelivery).
+    # One round trip, two statements: lock the customers (in id order), then read each
+    # (experience, customer)'s latest rotation (re-entry) and the runs these events already
+    # started (a redelivery). Sent together but executed one after the other, each with its own
+    # snapshot, so the read sees every run committed by whoever held a lock before us (one
+    # statement locking and reading would read from before the wait).
     with connection.cursor() as cursor:
         cursor.execute(
-            f"(SELECT DISTINCT ON (experience_id, customer_id) true, experience_id, customer_id,"
+            f"SELECT id FROM {Customer._meta.db_table} WHERE id = ANY(%s)"
+            " ORDER BY id FOR NO KEY UPDATE;"
+            f" (SELECT DISTINCT ON (experience_id, customer_id) true, experience_id, customer_id,"
             f" rotation, started_at, '' FROM {Run._meta.db_table}"
             " WHERE customer_id = ANY(%s) AND experience_id = ANY(%s)"
             " ORDER BY experience_id, customer_id, rotation DESC)"
             " UNION ALL (SELECT false, experience_id, customer_id, 0, NULL, trigger_event_key"
             f" FROM {Run._meta.db_table}"
             " WHERE trigger_event_key = ANY(%s) AND experience_id = ANY(%s))",
-            [customer_ids, experience_ids, keys, experience_ids],
+            [customer_ids, customer_ids, experience_ids, keys, experience_ids],
         )
+        cursor.nextset()  # past the locked ids
         last, already = {}, set()
         for is_last, exp, cust, rot, at, key in cursor.fetchall():
             if is_last:
