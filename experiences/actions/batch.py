@@ -229,11 +229,12 @@ def _walk(walks: list[Walk], now, effects: Effects) -> None:
             (w, config, o) for w, config, o in decided if isinstance(o, Outcome) and o.effects
         ]
         if with_effects:
-            # Effects point at their steps: write every step so far of these runs, in order.
-            RunStep.objects.bulk_create(
-                [s for w, _, _ in with_effects for s in w.steps if s.pk is None]
-            )
-            early += [w.steps[-1] for w, _, _ in with_effects]
+            # Effects that point at their steps (an email, a grant): write every step so far of
+            # these runs, in order. (A membership names its run, not its step.)
+            pointing = [w for w, _, o in with_effects if any(e.needs_step_row for e in o.effects)]
+            if pointing:
+                RunStep.objects.bulk_create([s for w in pointing for s in w.steps if s.pk is None])
+                early += [w.steps[-1] for w in pointing]
             flat = [e for _, _, o in with_effects for e in o.effects]
             answers = iter(effects.apply(flat))
             settled = {}
@@ -256,44 +257,78 @@ def _walk(walks: list[Walk], now, effects: Effects) -> None:
         active = still
     for w in active:  # more nodes than a walk takes: the rest is walked by the stalled sweep
         finished.append(w)
-    RunStep.objects.bulk_create([s for w in finished for s in w.steps if s.pk is None])
     _count_steps(finished)
-    # The steps written before their outcome was known, and every run's position: one
-    # statement (the UPDATE of the steps, a data-modifying WITH, always runs to completion).
-    runs = sorted((w.run for w in finished), key=lambda r: r.pk)
+    _write_steps_and_runs(
+        [s for w in finished for s in w.steps if s.pk is None],
+        early,
+        sorted((w.run for w in finished), key=lambda r: r.pk),
+        now,
+    )
+
+
+def _write_steps_and_runs(late: list[RunStep], early: list[RunStep], runs: list[Run], now):
+    """Insert the steps not yet written, update those written before their outcome was known,
+    and every run's position: one round trip (an INSERT, then an UPDATE of the runs whose data-
+    modifying WITH updates the early steps, always run to completion)."""
+    statements, params = [], []
+    if late:
+        statements.append(
+            f"INSERT INTO {RunStep._meta.db_table} (run_id, node_id, rotation, status, attempt,"
+            " scheduled_at, due_at, wait_for, branch, result, error, finished_at)"
+            " SELECT run, node, rotation, status, 1, %s, due_at, wait_for, branch, result,"
+            " error, finished_at FROM unnest(%s::bigint[], %s::bigint[], %s::int[], %s::text[],"
+            " %s::timestamptz[], %s::text[], %s::text[], %s::jsonb[], %s::text[],"
+            " %s::timestamptz[]) AS u(run, node, rotation, status, due_at, wait_for, branch,"
+            " result, error, finished_at)"
+        )
+        params += [
+            now,
+            [s.run.pk for s in late],
+            [s.node_id for s in late],
+            [s.rotation for s in late],
+            [s.status for s in late],
+            [s.due_at for s in late],
+            [s.wait_for for s in late],
+            [s.branch for s in late],
+            [json.dumps(s.result, cls=DjangoJSONEncoder) for s in late],
+            [s.error for s in late],
+            [s.finished_at for s in late],
+        ]
     if runs:
+        statements.append(
+            f"WITH steps AS (UPDATE {RunStep._meta.db_table} s SET status = u.status,"
+            " result = u.result, branch = u.branch, error = u.error, due_at = u.due_at,"
+            " wait_for = u.wait_for, finished_at = u.finished_at"
+            " FROM unnest(%s::bigint[], %s::text[], %s::jsonb[], %s::text[], %s::text[],"
+            " %s::timestamptz[], %s::text[], %s::timestamptz[])"
+            " AS u(id, status, result, branch, error, due_at, wait_for, finished_at)"
+            " WHERE s.id = u.id RETURNING s.id)"
+            f" UPDATE {Run._meta.db_table} r SET status = u.status,"
+            " finished_at = u.finished_at, current_node_id = u.node,"
+            " exit_reason = u.exit_reason, updated_at = %s"
+            " FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[], %s::bigint[],"
+            " %s::text[]) AS u(id, status, finished_at, node, exit_reason)"
+            " WHERE r.id = u.id"
+        )
+        params += [
+            [s.pk for s in early],
+            [s.status for s in early],
+            [json.dumps(s.result, cls=DjangoJSONEncoder) for s in early],
+            [s.branch for s in early],
+            [s.error for s in early],
+            [s.due_at for s in early],
+            [s.wait_for for s in early],
+            [s.finished_at for s in early],
+            now,
+            [r.pk for r in runs],
+            [r.status for r in runs],
+            [r.finished_at for r in runs],
+            [r.current_node_id for r in runs],
+            [r.exit_reason for r in runs],
+        ]
+    if statements:
         with connection.cursor() as cursor:
-            cursor.execute(
-                f"WITH steps AS (UPDATE {RunStep._meta.db_table} s SET status = u.status,"
-                " result = u.result, branch = u.branch, error = u.error, due_at = u.due_at,"
-                " wait_for = u.wait_for, finished_at = u.finished_at"
-                " FROM unnest(%s::bigint[], %s::text[], %s::jsonb[], %s::text[], %s::text[],"
-                " %s::timestamptz[], %s::text[], %s::timestamptz[])"
-                " AS u(id, status, result, branch, error, due_at, wait_for, finished_at)"
-                " WHERE s.id = u.id RETURNING s.id)"
-                f" UPDATE {Run._meta.db_table} r SET status = u.status,"
-                " finished_at = u.finished_at, current_node_id = u.node,"
-                " exit_reason = u.exit_reason, updated_at = %s"
-                " FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[], %s::bigint[],"
-                " %s::text[]) AS u(id, status, finished_at, node, exit_reason)"
-                " WHERE r.id = u.id",
-                [
-                    [s.pk for s in early],
-                    [s.status for s in early],
-                    [json.dumps(s.result, cls=DjangoJSONEncoder) for s in early],
-                    [s.branch for s in early],
-                    [s.error for s in early],
-                    [s.due_at for s in early],
-                    [s.wait_for for s in early],
-                    [s.finished_at for s in early],
-                    now,
-                    [r.pk for r in runs],
-                    [r.status for r in runs],
-                    [r.finished_at for r in runs],
-                    [r.current_node_id for r in runs],
-                    [r.exit_reason for r in runs],
-                ],
-            )
+            cursor.execute("; ".join(statements), params)
 
 
 def _test_conditions(active: list[Walk]) -> dict[int, list]:
