@@ -245,6 +245,12 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery's Django fixup closes the database connection around every task unless this is set, so
+# each task paid a new PostgreSQL backend (fork, authentication, cold catalog caches): a third of
+# an engine batch's time. Workers keep their connection; ``config.celery`` closes it when Django
+# would at a request's end (older than CONN_MAX_AGE, or unusable after an error), and the fixup
+# still recycles it after this many tasks.
+CELERY_DB_REUSE_MAX = 1000
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
