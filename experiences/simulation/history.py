@@ -60,7 +60,9 @@ class Replayed:
         )
 
 
-def _selects(sources: set[int]) -> str:
+def _selects(sources: set[int], keyset: bool = False) -> str:
+    """The events of the period, one SELECT per source; with ``keyset``, only those after
+    (%(at)s, %(src)s, %(id)s), each branch filtered on its own (so its index serves it)."""
     parts = []
     if ORDER in sources:
         parts.append(
@@ -69,18 +71,29 @@ def _selects(sources: set[int]) -> str:
             f" FROM {_ORDER} WHERE store_id = %(store)s AND customer_id IS NOT NULL"
             " AND processed_at >= %(start)s AND processed_at < %(end)s"
             " AND (cancelled_at IS NULL OR cancelled_at > processed_at)"
+            + (f" AND (processed_at, {ORDER}, id) > (%(at)s, %(src)s, %(id)s)" if keyset else "")
         )
     if SUB_CREATED in sources:
         parts.append(
             f"SELECT created_at, {SUB_CREATED}, id, customer_id, NULL, NULL, NULL, NULL, NULL,"
             f" NULL, status FROM {_SUB} WHERE store_id = %(store)s"
             " AND created_at >= %(start)s AND created_at < %(end)s"
+            + (
+                f" AND (created_at, {SUB_CREATED}, id) > (%(at)s, %(src)s, %(id)s)"
+                if keyset
+                else ""
+            )
         )
     if SUB_CANCELLED in sources:
         parts.append(
             f"SELECT cancelled_at, {SUB_CANCELLED}, id, customer_id, NULL, NULL, NULL, NULL,"
             f" NULL, NULL, status FROM {_SUB} WHERE store_id = %(store)s"
             " AND cancelled_at >= %(start)s AND cancelled_at < %(end)s"
+            + (
+                f" AND (cancelled_at, {SUB_CANCELLED}, id) > (%(at)s, %(src)s, %(id)s)"
+                if keyset
+                else ""
+            )
         )
     return " UNION ALL ".join(parts)
 
@@ -107,8 +120,7 @@ def read_events(
     while True:
         with connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT * FROM ({_selects(sources)}) ev"
-                " WHERE (at, src, id) > (%(at)s, %(src)s, %(id)s)"
+                f"SELECT * FROM ({_selects(sources, keyset=True)}) ev"
                 " ORDER BY at, src, id LIMIT %(page)s",
                 {
                     "store": store_id,
