@@ -377,20 +377,23 @@ def _historical_customer_sql() -> str:
 
 
 def _source_sql(count: int, historical: bool = False) -> str:
-    if historical:
-        row = "(%s::int, %s::bigint, %s::bigint, %s::bigint, %s::timestamptz)"
-        rows = ", ".join([row] * count)
+    if historical:  # a simulation's many subjects: five arrays, not five parameters per subject
+        source = (
+            "unnest(%s::int[], %s::bigint[], %s::bigint[], %s::bigint[], %s::timestamptz[])"
+            " AS e(i, customer_id, order_id, subscription_id, at)"
+        )
         customer = _historical_customer_sql()
-        names = "e(i, customer_id, order_id, subscription_id, at)"
     else:
         rows = ", ".join(["(%s::int, %s::bigint, %s::bigint, %s::bigint)"] * count)
+        source = f"(VALUES {rows}) AS e(i, customer_id, order_id, subscription_id)"
         customer = f" JOIN {_CUSTOMER} c ON c.id = e.customer_id"
-        names = "e(i, customer_id, order_id, subscription_id)"
+    # The customer's latest order when the event names none (as of the moment, in a simulation).
+    by_then = " AND lo.processed_at <= e.at" if historical else ""
     return (
-        f" FROM (VALUES {rows}) AS {names}"
+        f" FROM {source}"
         + customer
         + f" LEFT JOIN {_ORDER} o ON o.customer_id = c.id AND o.id = COALESCE(e.order_id,"
-        f" (SELECT lo.id FROM {_ORDER} lo WHERE lo.customer_id = c.id"
+        f" (SELECT lo.id FROM {_ORDER} lo WHERE lo.customer_id = c.id{by_then}"
         " ORDER BY lo.processed_at DESC, lo.id DESC LIMIT 1))"
         f" LEFT JOIN {_SUB} s ON s.customer_id = c.id AND s.id = COALESCE(e.subscription_id,"
         f" (SELECT ls.id FROM {_SUB} ls WHERE ls.customer_id = c.id"
@@ -455,11 +458,23 @@ def evaluate_many(
                 + ", o.id, s.id"
                 + _source_sql(len(members), historical)
             )
-            for i in members:
-                subject = subjects[i]
-                params.extend([i, subject.customer_id, subject.order_id, subject.subscription_id])
-                if historical:
-                    params.append(subject.at)
+            if historical:
+                chosen = [subjects[i] for i in members]
+                params.append(members)
+                params.extend(
+                    [
+                        [s.customer_id for s in chosen],
+                        [s.order_id for s in chosen],
+                        [s.subscription_id for s in chosen],
+                        [s.at for s in chosen],
+                    ]
+                )
+            else:
+                for i in members:
+                    subject = subjects[i]
+                    params.extend(
+                        [i, subject.customer_id, subject.order_id, subject.subscription_id]
+                    )
         with connection.cursor() as cursor:
             cursor.execute(" UNION ALL ".join(selects), params)
             for i, passed, values, order_id, subscription_id in cursor.fetchall():

@@ -12,11 +12,14 @@ It is the live engine's logic on simulated runs held in memory (never ``Run``/``
   level with the condition nodes of a level evaluated in one statement per replayed day, exactly
   as the batch walker does; effects through ``SimulatedEffects``;
 - waits: a heap of due times in replayed time. A run waiting for the customer's next order is
-  resumed by that order's event. Before an event of a customer whose runs are pending, those runs
-  are walked first, so each customer's events apply in their order as in the live engine.
+  resumed by that order's event. When a later event can change a run (a wait for an event, exit
+  criteria), the customer's pending runs are walked before that event, so each customer's events
+  apply in their order as in the live engine; otherwise runs are walked a page at a time, each
+  at its own replayed moment (conditions read the figures as they were then).
 
-Runs of different customers are walked in batches, so only the ledger's budget (one total for the
-experience) may see two grants of one page in a different order than the live engine would.
+Runs are walked in batches, so the ledger's decisions (a customer's cap, the experience's budget)
+may meet two grants of one page in another order than the live engine would: which of the two
+was skipped may differ (and, at the very edge of a cap's period, rarely the count).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import itertools
 import logging
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import SimpleNamespace
 from typing import Any
 
@@ -46,7 +50,20 @@ from .history import ORDER, SUB_CANCELLED, SUB_CREATED, Replayed
 logger = logging.getLogger(__name__)
 
 SAMPLE_PER_NODE = 5
-FLUSH_AT = 5_000  # pending runs walked together at most
+FLUSH_AT = 20_000  # pending runs walked together at most
+
+
+class ReplayedContext(EvaluationContext):
+    """The evaluation context of a replayed event: its order is the history's row, built only
+    when a node reads it (a percent credit, a notification's variables)."""
+
+    def __init__(self, store, customer, item: Replayed):
+        super().__init__(store, customer, item.event.data)
+        self._item = item
+
+    @cached_property
+    def order(self):
+        return self._item.order() if self._item.source == ORDER else super().order
 
 
 def load_graph(version: ExperienceVersion) -> Graph:
@@ -128,6 +145,13 @@ class Replay:
         self.held_out = 0
         self.entered: set[int] = set()
         self.refused_reentry = 0
+        # Whether a customer's later event can change a run walked before it (a wait for an
+        # event, exit criteria): only then are their pending runs walked before that event.
+        self.interacts = bool(experience.exit_criteria) or any(
+            n.type in ("cross_sell",)
+            or (n.type == "wait" and getattr(c, "mode", "") == "next_order")
+            for n, c in ((n, self.graph.configs.get(n.pk)) for n in self.graph.nodes.values())
+        )
 
     # --- what is replayed -------------------------------------------------------------------
 
@@ -234,9 +258,7 @@ class Replay:
         if held_out(self.experience, customer.pk):
             self.held_out += 1
             return
-        ctx = EvaluationContext(self.store, customer, event.data)
-        if item.source == ORDER:
-            ctx.__dict__["order"] = item.order()  # the cached property, as the batch walker
+        ctx = ReplayedContext(self.store, customer, item)
         run = SimRun(
             pk=next(self._seq),
             store_id=self.store.pk,
@@ -282,7 +304,8 @@ class Replay:
                 due, _, token, run = heapq.heappop(self.timers)
                 if run.token == token and run.status == "waiting":
                     self._resume(run, run.wait_branch, due)
-            if self.pending and (customer_id is None or customer_id in self.pending_customers):
+            collides = self.interacts and customer_id in self.pending_customers
+            if self.pending and (customer_id is None or collides):
                 self._flush()
                 continue
             if len(self.pending) >= FLUSH_AT:
