@@ -124,8 +124,13 @@ def _store(n_customers: int):
 
 def _experience(store):
     from experiences import actions
+    from experiences.models import Experience
     from segments.models import Segment
 
+    # A fresh experience each run; the earlier ones archived (the real replay then starts only
+    # this one's runs).
+    for earlier in Experience.objects.filter(store=store).exclude(status="archived"):
+        actions.archive_experience(earlier)
     vip = Segment.objects.create(store=store, name=f"VIP {time.time_ns()}", kind="static")
     experience = actions.create_experience(
         store,
