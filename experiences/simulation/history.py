@@ -4,8 +4,9 @@ domain events ingest announced for them, in the order they happened.
 Orders give ``order_processed`` (at ``processed_at``; an order cancelled before it was processed
 never announced one); subscriptions give ``subscription_created`` (at ``created_at``) and
 ``subscription_cancelled`` (at ``cancelled_at``). The data of each event is what ingest puts in
-it, so trigger filters and conditions read the same facts. Events are read in pages by keyset
-(time, source, id): a year of a large store is never held in memory at once.
+it, so trigger filters and conditions read the same facts. Events are read in order (time,
+source, id) in pages from one server-side cursor: a year of a large store is never held in the
+process's memory at once.
 """
 
 from __future__ import annotations
@@ -60,9 +61,8 @@ class Replayed:
         )
 
 
-def _selects(sources: set[int], keyset: bool = False) -> str:
-    """The events of the period, one SELECT per source; with ``keyset``, only those after
-    (%(at)s, %(src)s, %(id)s), each branch filtered on its own (so its index serves it)."""
+def _selects(sources: set[int]) -> str:
+    """The events of the period, one SELECT per source."""
     parts = []
     if ORDER in sources:
         parts.append(
@@ -71,29 +71,18 @@ def _selects(sources: set[int], keyset: bool = False) -> str:
             f" FROM {_ORDER} WHERE store_id = %(store)s AND customer_id IS NOT NULL"
             " AND processed_at >= %(start)s AND processed_at < %(end)s"
             " AND (cancelled_at IS NULL OR cancelled_at > processed_at)"
-            + (f" AND (processed_at, {ORDER}, id) > (%(at)s, %(src)s, %(id)s)" if keyset else "")
         )
     if SUB_CREATED in sources:
         parts.append(
             f"SELECT created_at, {SUB_CREATED}, id, customer_id, NULL, NULL, NULL, NULL, NULL,"
             f" NULL, status FROM {_SUB} WHERE store_id = %(store)s"
             " AND created_at >= %(start)s AND created_at < %(end)s"
-            + (
-                f" AND (created_at, {SUB_CREATED}, id) > (%(at)s, %(src)s, %(id)s)"
-                if keyset
-                else ""
-            )
         )
     if SUB_CANCELLED in sources:
         parts.append(
             f"SELECT cancelled_at, {SUB_CANCELLED}, id, customer_id, NULL, NULL, NULL, NULL,"
             f" NULL, NULL, status FROM {_SUB} WHERE store_id = %(store)s"
             " AND cancelled_at >= %(start)s AND cancelled_at < %(end)s"
-            + (
-                f" AND (cancelled_at, {SUB_CANCELLED}, id) > (%(at)s, %(src)s, %(id)s)"
-                if keyset
-                else ""
-            )
         )
     return " UNION ALL ".join(parts)
 
@@ -113,33 +102,29 @@ def count_events(store_id: int, start, end, sources: set[int]) -> int:
 def read_events(
     store_id: int, start, end, sources: set[int], page: int = 10_000
 ) -> Iterator[list[Replayed]]:
-    """Yield the period's events in their order, a page (one statement) at a time."""
+    """Yield the period's events in their order, a page at a time.
+
+    One statement for the whole period through a server-side cursor: PostgreSQL scans and sorts
+    the period once (planned for the whole result, not for its first rows), and the pages are
+    fetched from it, so a year of a large store is read in seconds.
+    """
     if not sources:
         return
-    after = (start - dt.timedelta(microseconds=1), -1, 0)
-    while True:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT * FROM ({_selects(sources, keyset=True)}) ev"
-                " ORDER BY at, src, id LIMIT %(page)s",
-                {
-                    "store": store_id,
-                    "start": start,
-                    "end": end,
-                    "at": after[0],
-                    "src": after[1],
-                    "id": after[2],
-                    "page": page,
-                },
-            )
-            rows = cursor.fetchall()
-        if not rows:
-            return
-        yield [_replayed(store_id, row) for row in rows]
-        last = rows[-1]
-        after = (last[0], last[1], last[2])
-        if len(rows) < page:
-            return
+    sql = f"SELECT * FROM ({_selects(sources)}) ev ORDER BY at, src, id"
+    params = {"store": store_id, "start": start, "end": end}
+    with connection.chunked_cursor() as cursor:
+        with connection.cursor() as setting:
+            setting.execute("SET cursor_tuple_fraction = 1")
+        try:
+            cursor.execute(sql, params)
+        finally:
+            with connection.cursor() as setting:
+                setting.execute("RESET cursor_tuple_fraction")
+        while True:
+            rows = cursor.fetchmany(page)
+            if not rows:
+                return
+            yield [_replayed(store_id, row) for row in rows]
 
 
 def _replayed(store_id: int, row) -> Replayed:
