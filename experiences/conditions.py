@@ -378,8 +378,14 @@ def _historical_customer_sql() -> str:
 
 def _source_sql(count: int, historical: bool = False) -> str:
     if historical:  # a simulation's many subjects: five arrays, not five parameters per subject
+        # Each array is one text parameter ("1,2,3", ISO moments): quoting
+        # tens of thousands of list items one by one costs more than the statement.
+        arrays = ", ".join(
+            f"string_to_array(%s, ',', '')::{kind}[]"
+            for kind in ("int", "bigint", "bigint", "bigint")
+        )
         source = (
-            "unnest(%s::int[], %s::bigint[], %s::bigint[], %s::bigint[], %s::timestamptz[])"
+            f"unnest({arrays}, string_to_array(%s, ',')::timestamptz[])"
             " AS e(i, customer_id, order_id, subscription_id, at)"
         )
         customer = _historical_customer_sql()
@@ -460,13 +466,16 @@ def evaluate_many(
             )
             if historical:
                 chosen = [subjects[i] for i in members]
-                params.append(members)
                 params.extend(
                     [
-                        [s.customer_id for s in chosen],
-                        [s.order_id for s in chosen],
-                        [s.subscription_id for s in chosen],
-                        [s.at for s in chosen],
+                        ",".join(map(str, members)),
+                        ",".join(str(s.customer_id) for s in chosen),
+                        ",".join("" if s.order_id is None else str(s.order_id) for s in chosen),
+                        ",".join(
+                            "" if s.subscription_id is None else str(s.subscription_id)
+                            for s in chosen
+                        ),
+                        ",".join(s.at.isoformat() for s in chosen),
                     ]
                 )
             else:

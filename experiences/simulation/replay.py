@@ -46,10 +46,24 @@ from ..nodes import REGISTRY
 from ..nodes.base import ExecutionContext, Outcome
 from .effects import SimulatedEffects
 from .history import ORDER, SUB_CANCELLED, SUB_CREATED, Replayed
+from .result import reason_for
 
 logger = logging.getLogger(__name__)
 
 SAMPLE_PER_NODE = 5
+# What nodes read of a customer (a notification's variables and consent); the rest stays
+# unread (deferred): a year of a large store loads every customer once.
+CUSTOMER_FIELDS = (
+    "id",
+    "store_id",
+    "email",
+    "first_name",
+    "last_name",
+    "accepts_marketing",
+    "orders_count",
+    "subscription_orders_count",
+    "total_spent",
+)
 FLUSH_AT = 20_000  # pending runs walked together at most
 
 
@@ -238,7 +252,9 @@ class Replay:
     def _load_customers(self, ids: set[int]) -> None:
         missing = [pk for pk in ids if pk not in self.customers]
         if missing:
-            for customer in Customer.objects.filter(pk__in=missing, store_id=self.store.pk):
+            for customer in Customer.objects.filter(pk__in=missing, store_id=self.store.pk).only(
+                *CUSTOMER_FIELDS
+            ):
                 customer.store = self.store
                 self.customers[customer.pk] = customer
 
@@ -428,8 +444,6 @@ class Replay:
     def _sample(self, run: SimRun, key: str) -> None:
         sample = self.counts.sample[key]
         if len(sample) < SAMPLE_PER_NODE and all(s["customer"] != run.customer_id for s in sample):
-            from .result import reason_for
-
             sample.append(
                 {
                     "customer": run.customer_id,
