@@ -278,6 +278,9 @@ CELERY_TASK_ROUTES = {
     "segments.refresh_analytics": {"queue": "analytics"},
     "ingest.*": {"queue": "ingest"},
     "segments.*": {"queue": "segments"},
+    # A simulation replays up to a year of history (minutes): with the slow batch work, never
+    # in front of the engine's order events.
+    "experiences.simulate": {"queue": "segments"},
     "experiences.*": {"queue": "experiences"},
     # Ledger work after commerce events (spend credit, redeem, revoke) shares the engine's queue.
     "rewards.*": {"queue": "experiences"},

@@ -16,6 +16,7 @@ EXPECTED = {
     "experiences.process_event": "experiences",
     "experiences.process_events": "experiences",
     "experiences.advance_run": "experiences",
+    "experiences.simulate": "segments",
     "scheduled.ingest_sweep": "scheduled",
     "scheduled.outbox_sweep": "scheduled",
     "scheduled.experiences_sweep": "scheduled",
