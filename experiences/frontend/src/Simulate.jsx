@@ -19,10 +19,11 @@ export function simulatedCounts(result, days) {
   const nodes = {};
   for (const item of result?.nodes || []) {
     const paths = item.paths || {};
-    const total = Object.values(paths).reduce((sum, n) => sum + n, 0);
+    const count = (p) => (typeof p === "number" ? p : p?.count ?? 0);
+    const total = Object.values(paths).reduce((sum, p) => sum + count(p), 0);
     const branches = {};
-    for (const [branch, n] of Object.entries(paths))
-      branches[branch] = { count: n, share: total ? n / total : 0 };
+    for (const [branch, p] of Object.entries(paths))
+      branches[branch] = { count: count(p), share: p?.share ?? (total ? count(p) / total : 0) };
     nodes[item.node] = { reached: item.reached, branches };
   }
   return { nodes, label: `would reach · ${days} days simulated`, simulated: true };
@@ -63,14 +64,20 @@ function errorLines(data) {
 
 function Comparison({ result, live }) {
   if (!live) return null;
-  const rows = [
-    ["Customers entering", result.entered, live.entered],
-    ["Rewards granted", result.rewards?.count, live.rewards?.count],
-    ["Emails", result.emails, live.emails],
-  ];
+  const liveNodes = Object.fromEntries(
+    Array.isArray(live.nodes) ? live.nodes.map((n) => [n.node, n]) : Object.entries(live.nodes || {}),
+  );
+  const rows = [["Customers entering", result.entered, live.entered]];
+  for (const node of result.nodes || []) {
+    if (node.type === "trigger") continue;
+    const theirs = liveNodes[node.node];
+    rows.push([`Reached ${node.node}`, node.reached, theirs ? theirs.reached : "not in live"]);
+  }
   return (
     <section data-testid="simulation-comparison">
-      <h3>Compared with live version {live.version ?? ""}</h3>
+      <h3>
+        {live.same_version ? "What really happened (this is the live version)" : `Compared with live version ${live.version}`}
+      </h3>
       <table className="figures">
         <thead>
           <tr><th /><th>This version</th><th>Live</th></tr>
@@ -87,7 +94,9 @@ function Comparison({ result, live }) {
 
 function Result({ simulation, days }) {
   const result = simulation.result;
+  const segments = useInfo((s) => s.segments);
   if (!result) return null;
+  const segmentName = (id) => segments.find((x) => x.id === id)?.name || `segment ${id}`;
   const rewards = result.rewards || {};
   const changes = result.segment_changes || {};
   const warnings = result.warnings || [];
@@ -109,25 +118,39 @@ function Result({ simulation, days }) {
             </td>
           </tr>
           {(rewards.skipped_by_cap ?? 0) > 0 && (
-            <tr><th>Skipped by caps or budget</th><td>{rewards.skipped_by_cap}</td></tr>
+            <tr><th>Skipped by the store&apos;s caps</th><td data-testid="sim-skipped-cap">{rewards.skipped_by_cap}</td></tr>
+          )}
+          {(rewards.skipped_by_budget ?? 0) > 0 && (
+            <tr><th>Skipped: budget reached</th><td>{rewards.skipped_by_budget}</td></tr>
           )}
           <tr><th>Emails that would go out</th><td>{result.emails ?? 0}</td></tr>
           <tr>
             <th>Segment changes</th>
             <td>+{changes.added ?? 0} added · −{changes.removed ?? 0} removed</td>
           </tr>
+          {(changes.by_segment || []).map((c) => (
+            <tr key={c.segment}>
+              <th className="sub">{segmentName(c.segment)}</th>
+              <td>+{c.added} · −{c.removed}</td>
+            </tr>
+          ))}
         </tbody>
       </table>
-      <p className="muted">The counts on the canvas are this simulation's ({days} days).</p>
-      <Comparison result={result} live={result.live || result.compared_with_live || null} />
+      <p className="muted">
+        {result.events?.replayed != null && `${result.events.replayed.toLocaleString()} past events replayed. `}
+        The counts on the canvas are this simulation&apos;s ({days} days).
+      </p>
+      <Comparison result={result} live={result.comparison || null} />
       {(result.sample || []).length > 0 && (
         <section>
           <h3>Some customers and why they got there</h3>
           <ul className="sample" data-testid="simulation-sample">
             {result.sample.slice(0, 20).map((s, i) => (
               <li key={i}>
-                <strong>{s.customer_email || s.email || `Customer ${s.customer}`}</strong> at{" "}
-                <code>{s.node}</code>: {s.reason}
+                <a href={`/app/customers/${s.customer}/`} target="_blank" rel="noreferrer">
+                  {s.customer_email || s.email || `Customer ${s.customer}`}
+                </a>{" "}
+                at <code>{s.node}</code>: {s.reason}
               </li>
             ))}
           </ul>
@@ -139,12 +162,28 @@ function Result({ simulation, days }) {
 
 export function SimulateDrawer({ api, boot, experience, beforeStart, onClose }) {
   const canStart = boot.role !== "viewer";
+  const hasDraft = useInfo((s) => s.draftState === "draft");
   const [days, setDays] = useState(90);
-  const [version, setVersion] = useState("draft");
+  const [version, setVersion] = useState(hasDraft || !experience?.live_version ? "draft" : String(experience.live_version));
   const [simulation, setSimulation] = useState(null);
   const [problems, setProblems] = useState([]);
   const [busy, setBusy] = useState(false);
   const ran = useRef(90);
+
+  // On opening: the latest simulation of this experience (a viewer reads what an editor ran).
+  useEffect(() => {
+    let gone = false;
+    api.get(`simulations/?experience=${boot.experience}`).then((r) => {
+      const latest = r.ok ? (r.data?.results || r.data || [])[0] : null;
+      if (!gone && latest) {
+        ran.current = latest.days;
+        setSimulation((current) => current || latest);
+      }
+    });
+    return () => {
+      gone = true;
+    };
+  }, [api, boot.experience]);
 
   // Follow a running simulation once a second; draw its counts on the canvas when done.
   useEffect(() => {
@@ -214,7 +253,7 @@ export function SimulateDrawer({ api, boot, experience, beforeStart, onClose }) 
         <label>
           Version
           <select value={version} onChange={(e) => setVersion(e.target.value)} disabled={running}>
-            <option value="draft">The draft</option>
+            {hasDraft && <option value="draft">The draft</option>}
             {experience?.live_version && <option value={experience.live_version}>Live version {experience.live_version}</option>}
           </select>
         </label>
@@ -243,6 +282,7 @@ export function SimulateDrawer({ api, boot, experience, beforeStart, onClose }) 
         <section className="simulation" data-testid="simulation-status">
           <p>
             <strong>{STATUS_TEXT[simulation.status] || simulation.status}</strong>
+            {simulation.version && ` · version ${simulation.version}, last ${simulation.days} days`}
             {progress.total > 0 && ` · ${progress.done.toLocaleString()} of ${progress.total.toLocaleString()} events`}
           </p>
           {running && (
