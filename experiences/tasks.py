@@ -63,3 +63,12 @@ def sweep() -> dict:
     stalled = actions.resume_stalled_runs(dt.timedelta(minutes=5))
     emails = actions.sweep_emails()
     return {"resumed": len(resumed), "stalled": len(stalled), **emails}
+
+
+@shared_task(name="experiences.simulate", acks_late=True, reject_on_worker_lost=True)
+def simulate(simulation_id: int) -> str:
+    """Replay a queued simulation (only the first delivery claims it; no retries: a failure is
+    the simulation's status)."""
+    from .simulation.run import run_simulation
+
+    return run_simulation(simulation_id)
