@@ -276,11 +276,11 @@ CELERY_TASK_ROUTES = {
     # Analytics refreshes read a store's history at length: their own queue (and, at scale, a
     # worker on a read replica) keeps them from delaying segment evaluations.
     "segments.refresh_analytics": {"queue": "analytics"},
+    # A simulation replays up to a year of history (minutes): with the other long reads, never
+    # in front of the engine's order events or the segments' evaluations.
+    "experiences.simulate": {"queue": "analytics"},
     "ingest.*": {"queue": "ingest"},
     "segments.*": {"queue": "segments"},
-    # A simulation replays up to a year of history (minutes): with the slow batch work, never
-    # in front of the engine's order events.
-    "experiences.simulate": {"queue": "segments"},
     "experiences.*": {"queue": "experiences"},
     # Ledger work after commerce events (spend credit, redeem, revoke) shares the engine's queue.
     "rewards.*": {"queue": "experiences"},

@@ -16,7 +16,7 @@ EXPECTED = {
     "experiences.process_event": "experiences",
     "experiences.process_events": "experiences",
     "experiences.advance_run": "experiences",
-    "experiences.simulate": "segments",
+    "experiences.simulate": "analytics",
     "scheduled.ingest_sweep": "scheduled",
     "scheduled.outbox_sweep": "scheduled",
     "scheduled.experiences_sweep": "scheduled",

@@ -34,7 +34,7 @@ def test_editor_simulates_the_draft_and_sees_what_it_would_do(
     # given a draft with a split, a branch, a wait, a segment and credit, and 60 days of orders
     experience = _draft_with_history(store)
     editor = make_user(store, Role.EDITOR)
-    celery_worker_process(queues="experiences")
+    celery_worker_process(queues="analytics")
     page = browser_for(editor).new_page()
     open_builder(page, experience)
 
