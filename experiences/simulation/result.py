@@ -11,6 +11,7 @@ from typing import Any
 from django.db.models import Count
 
 from segments import domain
+from segments.models import Customer
 
 from ..models import Run
 from ..queries import live_counts
@@ -104,6 +105,13 @@ def build_result(replay, simulation) -> dict[str, Any]:
         ),
     }
     sample = [item for key in (n["node"] for n in nodes) for item in counts.sample.get(key, [])]
+    emails = dict(
+        Customer.objects.filter(
+            store_id=replay.store.pk, pk__in={item["customer"] for item in sample}
+        ).values_list("pk", "email")
+    )
+    for item in sample:  # the page names customers by email, not by id
+        item["email"] = emails.get(item["customer"], "")
     return {
         "period": {
             "start": simulation.period_start.isoformat(),

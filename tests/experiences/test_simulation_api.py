@@ -6,6 +6,7 @@ import pytest
 from experiences import actions
 from experiences.models import Simulation
 from experiences.simulation.run import run_simulation, start_simulation
+from segments.models import Customer
 
 from .helpers import edge, node
 from .simulation_helpers import plan_history, write_history
@@ -75,7 +76,9 @@ def test_editor_starts_a_simulation_and_a_viewer_reads_its_result(
     assert credit["reached"] == 6
     assert result["rewards"]["count"] == 6 and result["rewards"]["cost"] == "15.00"
     assert result["rewards"]["currency"] == store.currency
-    assert {"customer", "node", "reason"} <= set(result["sample"][0])
+    assert {"customer", "email", "node", "reason"} <= set(result["sample"][0])
+    first = result["sample"][0]
+    assert first["email"] == Customer.objects.get(pk=first["customer"]).email
 
 
 def test_a_published_version_is_simulated_by_number(api, editor, store, experience):
