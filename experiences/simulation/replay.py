@@ -252,8 +252,11 @@ class Replay:
     def _load_customers(self, ids: set[int]) -> None:
         missing = [pk for pk in ids if pk not in self.customers]
         if missing:
-            for customer in Customer.objects.filter(pk__in=missing, store_id=self.store.pk).only(
-                *CUSTOMER_FIELDS
+            table = Customer._meta.db_table
+            for customer in Customer.objects.raw(  # one array parameter, not one per id
+                f"SELECT {', '.join(CUSTOMER_FIELDS)} FROM {table}"
+                " WHERE store_id = %s AND id = ANY(%s)",
+                [self.store.pk, missing],
             ):
                 customer.store = self.store
                 self.customers[customer.pk] = customer
