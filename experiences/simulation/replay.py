@@ -276,7 +276,7 @@ class Replay:
                 " WHERE store_id = %s AND id = ANY(%s)",
                 [self.store.pk, missing],
             ):
-                customer.store = self.store
+                Customer.store.field.set_cached_value(customer, self.store)  # (no descriptor)
                 self.customers[customer.pk] = customer
 
     def _enter(self, item: Replayed) -> None:
