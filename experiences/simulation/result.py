@@ -158,13 +158,16 @@ def warnings_for(replay, tally, nodes) -> list[dict[str, str]]:
                 " only orders and subscriptions are replayed.",
             }
         )
-    elif config is not None and config.event == "order_processed" and orders:
-        if replay.matched > orders / 2:
+    elif config is not None and config.event == "order_processed" and replay.tested:
+        # Among the orders the conditions were tested on (re-entry spares the others a test).
+        if replay.matched > replay.tested / 2:
+            share = round(100 * replay.matched / replay.tested)
             found.append(
                 {
                     "code": "trigger_too_broad",
-                    "message": f"The trigger fires for {replay.matched} of {orders} orders"
-                    f" ({round(100 * replay.matched / orders)}%), more than half.",
+                    "message": f"The trigger fires for {share}% of the orders it is tested on"
+                    f" ({replay.matched} of {replay.tested}; {orders} orders replayed),"
+                    " more than half.",
                 }
             )
     budget = replay.effects.budget
