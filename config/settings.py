@@ -329,6 +329,12 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": 60.0,
         "options": {"queue": "scheduled", "expires": 55},
     },
+    # Simulations: replays whose worker died, queued ones the broker lost, shadows' refreshes.
+    "simulations-sweep": {
+        "task": "scheduled.simulations_sweep",
+        "schedule": 60.0,
+        "options": {"queue": "scheduled", "expires": 55},
+    },
     # Monthly partitions created ahead (segments/partitions.py); raw payloads past retention.
     "maintain-partitions": {
         "task": "scheduled.maintain_partitions",
@@ -347,6 +353,10 @@ CELERY_BEAT_SCHEDULE: dict = {
 # ANALYTICS_STALE_SECONDS is taken for dead and restarted.
 ANALYTICS_REFRESH_SECONDS = int(os.environ.get("ANALYTICS_REFRESH_SECONDS") or 900)
 ANALYTICS_STALE_SECONDS = int(os.environ.get("ANALYTICS_STALE_SECONDS") or 300)
+# A running simulation whose heartbeat (written between pages) is older is restarted; a shadow
+# replays the live events so far this often.
+SIMULATION_STALE_SECONDS = int(os.environ.get("SIMULATION_STALE_SECONDS") or 300)
+SHADOW_REFRESH_SECONDS = int(os.environ.get("SHADOW_REFRESH_SECONDS") or 900)
 
 # --- Inbound events (webhooks) --------------------------------------------------------------
 INGEST_BATCH_SIZE = int(os.environ.get("INGEST_BATCH_SIZE") or 100)

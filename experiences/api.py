@@ -364,6 +364,7 @@ class ExperienceViewSet(
                 experience,
                 version=payload.validated_data["version"],
                 days=payload.validated_data["days"],
+                mode=payload.validated_data["mode"],
                 acting_user=request.user,
             )
         except actions.ExperienceError as exc:

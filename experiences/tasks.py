@@ -69,6 +69,14 @@ def sweep() -> dict:
     return {"resumed": len(resumed), "stalled": len(stalled), **emails}
 
 
+@shared_task(name="scheduled.simulations_sweep")
+def simulations_sweep() -> dict:
+    """Restart dead replays, resend lost ones, refresh running shadows."""
+    from .simulation.run import sweep_simulations
+
+    return sweep_simulations()
+
+
 @shared_task(name="experiences.simulate", acks_late=True, reject_on_worker_lost=True)
 def simulate(simulation_id: int) -> str:
     """Replay a queued simulation (only the first delivery claims it; no retries: a failure is

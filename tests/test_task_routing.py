@@ -24,6 +24,7 @@ EXPECTED = {
     "scheduled.sweep_stuck_segment_calculations": "scheduled",
     "scheduled.rewards_sweep": "scheduled",
     "scheduled.analytics_sweep": "scheduled",
+    "scheduled.simulations_sweep": "scheduled",
     "scheduled.task_journal_sweep": "scheduled",
     "scheduled.maintain_partitions": "scheduled",
     "rewards.process_events": "experiences",

@@ -3,6 +3,11 @@
 A simulation's own row is the only thing it writes: its status and progress while it runs, its
 result (JSON, written once at the end in the same statement that marks it done). Nothing of the
 live engine (runs, steps, grants, memberships, emails) is ever written for it.
+
+A *shadow* simulation runs beside the live version for the next ``days`` days: its graph is
+pinned when it starts (``graph``, so later edits of the draft do not change what it measures), a
+periodic sweep replays the live events since its start and keeps the result so far (``result``
+while it runs, ``refreshed_at``), and at the end of its period it is done like any other.
 """
 
 from django.conf import settings
@@ -24,6 +29,10 @@ class Simulation(StoreOwned):
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
 
+    class Mode(models.TextChoices):
+        REPLAY = "replay", "Replay the past days"
+        SHADOW = "shadow", "Shadow the live version for the next days"
+
     FINISHED = (Status.DONE, Status.FAILED, Status.CANCELLED)
 
     experience = models.ForeignKey(Experience, on_delete=models.CASCADE, related_name="simulations")
@@ -33,6 +42,10 @@ class Simulation(StoreOwned):
     )
     version_number = models.PositiveIntegerField()
     version_revision = models.PositiveIntegerField(default=1)
+    mode = models.CharField(max_length=6, choices=Mode.choices, default=Mode.REPLAY)
+    # A shadow's graph as it was when it started: {"nodes": [...], "edges": [...]} (keys, types,
+    # configurations, positions; edges by node key).
+    graph = models.JSONField(null=True, blank=True)
     days = models.PositiveSmallIntegerField()
     period_start = models.DateTimeField()
     period_end = models.DateTimeField()
@@ -47,6 +60,10 @@ class Simulation(StoreOwned):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Written with the progress: a running replay whose heartbeat stops had its worker die.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # A shadow's last replay of the live events so far.
+    refreshed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -60,8 +77,23 @@ class Simulation(StoreOwned):
                 name="simulation_days_range",
             ),
             models.CheckConstraint(
-                condition=Q(status="done") | Q(result__isnull=True),
+                condition=Q(status="done")
+                | Q(result__isnull=True)
+                | Q(mode="shadow", status="running"),
                 name="simulation_result_only_when_done",
+            ),
+            models.CheckConstraint(
+                condition=Q(mode__in=["replay", "shadow"]), name="simulation_mode_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(mode="replay") | Q(graph__isnull=False),
+                name="simulation_shadow_has_graph",
+            ),
+            # One shadow at a time beside an experience's live version.
+            models.UniqueConstraint(
+                fields=["experience"],
+                condition=Q(mode="shadow", status__in=["queued", "running"]),
+                name="simulation_one_shadow_per_experience",
             ),
         ]
         indexes = [models.Index(fields=["experience", "-created_at"], name="simulation_recent")]

@@ -54,7 +54,14 @@ class SimulationInputSerializer(StrictInputMixin, serializers.Serializer):
     days = serializers.IntegerField(
         min_value=MIN_DAYS,
         max_value=MAX_DAYS,
-        help_text=f"Replay the last {MIN_DAYS} to {MAX_DAYS} days of history.",
+        help_text=f"Replay the last {MIN_DAYS} to {MAX_DAYS} days of history (or, as a shadow,"
+        " run beside the live version for the next that many days).",
+    )
+    mode = serializers.ChoiceField(
+        choices=Simulation.Mode.choices,
+        default=Simulation.Mode.REPLAY,
+        help_text='"replay" (the past days) or "shadow" (beside the live version on live events '
+        "for the next days, the result kept up to date while it runs).",
     )
 
 
@@ -77,6 +84,7 @@ class SimulationSerializer(serializers.ModelSerializer):
             "experience",
             "version",
             "version_revision",
+            "mode",
             "days",
             "period_start",
             "period_end",
@@ -87,6 +95,7 @@ class SimulationSerializer(serializers.ModelSerializer):
             "created_at",
             "started_at",
             "finished_at",
+            "refreshed_at",
             "result",
         ]
         read_only_fields = fields

@@ -96,6 +96,47 @@ def load_graph(version: ExperienceVersion) -> Graph:
     return Graph(nodes, configs, edges)
 
 
+def snapshot_graph(version: ExperienceVersion) -> dict[str, list]:
+    """A version's graph as plain data (a shadow pins it when it starts)."""
+    nodes = list(Node.objects.filter(version=version).order_by("pk"))
+    keys = {n.pk: n.key for n in nodes}
+    return {
+        "nodes": [
+            {"key": n.key, "type": n.type, "config": n.config, "x": n.position_x,
+             "y": n.position_y}
+            for n in nodes
+        ],
+        "edges": [
+            {"source": keys[s], "branch": b, "target": keys[t]}
+            for s, b, t in Edge.objects.filter(version=version)
+            .order_by("pk")
+            .values_list("source_id", "branch", "target_id")
+        ],
+    }  # fmt: skip
+
+
+def graph_from_snapshot(snapshot: dict, version: ExperienceVersion | None) -> Graph:
+    """The ``Graph`` of a pinned snapshot: nodes in memory, numbered in the snapshot's order."""
+    nodes, pks = {}, {}
+    for pk, item in enumerate(snapshot.get("nodes", []), start=1):
+        node = Node(
+            pk=pk, version=version, key=item["key"], type=item["type"],
+            config=item.get("config") or {}, position_x=item.get("x", 0),
+            position_y=item.get("y", 0),
+        )  # fmt: skip
+        nodes[pk], pks[item["key"]] = node, pk
+    configs = {}
+    for pk, node in nodes.items():
+        node_type = REGISTRY.get(node.type)
+        configs[pk] = node_type.parse(node.config)[0] if node_type else None
+    edges = {
+        (pks[e["source"]], e.get("branch", "")): pks[e["target"]]
+        for e in snapshot.get("edges", [])
+        if e["source"] in pks and e["target"] in pks
+    }
+    return Graph(nodes, configs, edges)
+
+
 @dataclass(slots=True, eq=False)
 class SimRun:
     """A simulated run: what nodes read of a ``Run`` and where it stands."""
@@ -136,12 +177,14 @@ class Counts:
 class Replay:
     """Feed pages of history (``feed``), then ``finish``; read ``counts``, ``effects.tally``."""
 
-    def __init__(self, experience: Experience, version: ExperienceVersion, *, end):
+    def __init__(
+        self, experience: Experience, version: ExperienceVersion, *, end, graph: Graph | None = None
+    ):
         self.experience = experience
         self.store = experience.store
         self.version = version
         self.end = end
-        self.graph = load_graph(version)
+        self.graph = graph if graph is not None else load_graph(version)
         self.trigger = next((n for n in self.graph.nodes.values() if n.type == "trigger"), None)
         self.trigger_config = self.graph.configs.get(self.trigger.pk) if self.trigger else None
         self.effects = SimulatedEffects(self.store, experience)

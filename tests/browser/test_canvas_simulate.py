@@ -98,3 +98,29 @@ def test_a_viewer_reads_the_latest_simulation_but_cannot_start_one(browser_for, 
     expect(page.get_by_test_id("simulation-sample")).to_contain_text(first["email"])
     expect(page.get_by_test_id("simulate-start")).to_have_count(0)
     screenshot(page, "canvas-simulation-viewer")
+
+
+def test_editor_starts_a_shadow_beside_the_live_version(browser_for, store, celery_worker_process):
+    # given a draft and a worker
+    experience = _draft_with_history(store)
+    editor = make_user(store, Role.EDITOR)
+    celery_worker_process(queues="analytics")
+    page = browser_for(editor).new_page()
+    open_builder(page, experience)
+
+    # when the editor starts a shadow for the next 14 days
+    page.get_by_test_id("simulate-button").click()
+    page.get_by_test_id("simulate-shadow").check()
+    page.get_by_test_id("simulate-days").select_option("14")
+    page.get_by_test_id("simulate-start").click()
+
+    # then it runs beside the live version, says so, and can be stopped
+    expect(page.get_by_test_id("shadow-note")).to_be_visible(timeout=30_000)
+    expect(page.get_by_test_id("simulation-status")).to_contain_text("day 1 of 14")
+    shadow = Simulation.objects.get(experience=experience)
+    assert shadow.mode == "shadow" and shadow.graph is not None
+    screenshot(page, "canvas-simulation-shadow")
+    page.get_by_test_id("simulate-cancel").click()
+    expect(page.get_by_test_id("simulation-status")).to_contain_text("Cancelled")
+    shadow.refresh_from_db()
+    assert shadow.status == Simulation.Status.CANCELLED and shadow.result is None

@@ -4,7 +4,7 @@
 import { useEffect, useRef, useState } from "react";
 import { useInfo } from "./info";
 
-const DAY_CHOICES = [7, 30, 90, 180, 365];
+const DAY_CHOICES = [7, 14, 30, 60, 90, 180, 365];
 const RUNNING = new Set(["queued", "running"]);
 const STATUS_TEXT = {
   queued: "Waiting for a worker…",
@@ -15,7 +15,7 @@ const STATUS_TEXT = {
 };
 
 // The per-node figures of a result in the shape the canvas draws ({node: {reached, branches}}).
-export function simulatedCounts(result, days) {
+export function simulatedCounts(result, days, shadow = false) {
   const nodes = {};
   for (const item of result?.nodes || []) {
     const paths = item.paths || {};
@@ -26,7 +26,8 @@ export function simulatedCounts(result, days) {
       branches[branch] = { count: count(p), share: p?.share ?? (total ? count(p) / total : 0) };
     nodes[item.node] = { reached: item.reached, branches };
   }
-  return { nodes, label: `would reach · ${days} days simulated`, simulated: true };
+  const label = shadow ? "would reach · shadow so far" : `would reach · ${days} days simulated`;
+  return { nodes, label, simulated: true };
 }
 
 function money(value, currency) {
@@ -137,7 +138,8 @@ function Result({ simulation, days }) {
         </tbody>
       </table>
       <p className="muted">
-        {result.events?.replayed != null && `${result.events.replayed.toLocaleString()} past events replayed. `}
+        {result.events?.replayed != null &&
+          `${result.events.replayed.toLocaleString()} ${simulation.mode === "shadow" ? "live events so far" : "past events replayed"}. `}
         The counts on the canvas are this simulation&apos;s ({days} days).
       </p>
       <Comparison result={result} live={result.comparison || null} />
@@ -164,6 +166,7 @@ export function SimulateDrawer({ api, boot, experience, beforeStart, onClose }) 
   const canStart = boot.role !== "viewer";
   const hasDraft = useInfo((s) => s.draftState === "draft");
   const [days, setDays] = useState(90);
+  const [mode, setMode] = useState("replay");
   const [version, setVersion] = useState(hasDraft || !experience?.live_version ? "draft" : String(experience.live_version));
   const [simulation, setSimulation] = useState(null);
   const [problems, setProblems] = useState([]);
@@ -188,16 +191,20 @@ export function SimulateDrawer({ api, boot, experience, beforeStart, onClose }) 
   // Follow a running simulation once a second; draw its counts on the canvas when done.
   useEffect(() => {
     if (!simulation || !RUNNING.has(simulation.status)) return undefined;
+    // A shadow runs for days and is replayed every few minutes: no need to ask every second.
+    const shadowing = simulation.mode === "shadow" && simulation.status === "running";
     const timer = window.setTimeout(async () => {
       const r = await api.get(`simulations/${simulation.id}/`);
       if (r.ok) setSimulation(r.data);
-    }, 1000);
+    }, shadowing ? 15000 : 1000);
     return () => window.clearTimeout(timer);
   }, [api, simulation]);
 
   useEffect(() => {
-    if (simulation?.status === "done" && simulation.result)
-      useInfo.setState({ counts: simulatedCounts(simulation.result, ran.current) });
+    if (simulation?.result && (simulation.status === "done" || simulation.mode === "shadow"))
+      useInfo.setState({
+        counts: simulatedCounts(simulation.result, ran.current, simulation.mode === "shadow"),
+      });
   }, [simulation]);
 
   // Closing the drawer puts the live counts back.
@@ -216,7 +223,7 @@ export function SimulateDrawer({ api, boot, experience, beforeStart, onClose }) 
     try {
       if (beforeStart) await beforeStart();
       const chosen = version === "draft" ? "draft" : Number(version);
-      const r = await api.post(`experiences/${boot.experience}/simulations/`, { version: chosen, days: Number(days) });
+      const r = await api.post(`experiences/${boot.experience}/simulations/`, { version: chosen, days: Number(days), mode });
       if (!r.ok) {
         if (r.data?.errors) useInfo.getState().setErrors(r.data.errors);
         setProblems(errorLines(r.data));
@@ -236,18 +243,29 @@ export function SimulateDrawer({ api, boot, experience, beforeStart, onClose }) 
   };
 
   const progress = simulation?.progress || { done: 0, total: 0 };
-  const percent = progress.total ? Math.min(100, Math.round((progress.done / progress.total) * 100)) : 0;
+  const shadow = simulation?.mode === "shadow";
   const running = simulation && RUNNING.has(simulation.status);
+  let percent = progress.total ? Math.min(100, Math.round((progress.done / progress.total) * 100)) : 0;
+  let shadowDay = 0;
+  if (shadow && simulation.period_start) {
+    const start = new Date(simulation.period_start).getTime();
+    const span = new Date(simulation.period_end).getTime() - start;
+    const elapsed = Math.max(0, Math.min(span, Date.now() - start));
+    percent = span ? Math.round((elapsed / span) * 100) : 0;
+    shadowDay = Math.min(simulation.days, Math.floor(elapsed / 86400000) + 1);
+  }
 
   return (
     <aside className="drawer" data-testid="simulate-drawer">
       <header>
-        <h2>Simulate on past events</h2>
+        <h2>Simulate before publishing</h2>
         <button className="link" onClick={onClose}>Close</button>
       </header>
       <p className="muted">
-        Replays this store&apos;s past orders and subscription events through the version, as if it had
-        been live all along. Nothing is sent, granted or changed.
+        {mode === "shadow"
+          ? "Runs the version beside the live one on the orders of the next days, and shows what it would have done as they come in."
+          : "Replays this store's past orders and subscription events through the version, as if it had been live all along."}{" "}
+        Nothing is sent, granted or changed.
       </p>
       <form onSubmit={start} className="simulate-form">
         <label>
@@ -257,17 +275,28 @@ export function SimulateDrawer({ api, boot, experience, beforeStart, onClose }) 
             {experience?.live_version && <option value={experience.live_version}>Live version {experience.live_version}</option>}
           </select>
         </label>
+        <fieldset className="modes">
+          <legend>How</legend>
+          <label className="choice">
+            <input type="radio" name="mode" value="replay" checked={mode === "replay"} onChange={() => setMode("replay")} disabled={running || !canStart} />
+            Replay the past days
+          </label>
+          <label className="choice">
+            <input type="radio" name="mode" value="shadow" checked={mode === "shadow"} onChange={() => setMode("shadow")} disabled={running || !canStart} data-testid="simulate-shadow" />
+            Shadow: run beside the live version on the next days&apos; events
+          </label>
+        </fieldset>
         <label>
           Period
           <select value={days} onChange={(e) => setDays(e.target.value)} disabled={running || !canStart} data-testid="simulate-days">
             {DAY_CHOICES.map((d) => (
-              <option key={d} value={d}>Last {d} days</option>
+              <option key={d} value={d}>{mode === "shadow" ? `Next ${d} days` : `Last ${d} days`}</option>
             ))}
           </select>
         </label>
         {canStart ? (
           <button className="primary" type="submit" disabled={busy || running} data-testid="simulate-start">
-            {running ? "Simulating…" : "Simulate"}
+            {running ? (shadow ? "A shadow is running" : "Simulating…") : mode === "shadow" ? "Start the shadow" : "Simulate"}
           </button>
         ) : (
           <p className="muted">Viewers can read simulations; an editor starts them.</p>
@@ -281,14 +310,27 @@ export function SimulateDrawer({ api, boot, experience, beforeStart, onClose }) 
       {simulation && (
         <section className="simulation" data-testid="simulation-status">
           <p>
-            <strong>{STATUS_TEXT[simulation.status] || simulation.status}</strong>
-            {simulation.version && ` · version ${simulation.version}, last ${simulation.days} days`}
-            {progress.total > 0 && ` · ${progress.done.toLocaleString()} of ${progress.total.toLocaleString()} events`}
+            <strong>
+              {shadow && simulation.status === "running"
+                ? "Shadowing the live version"
+                : STATUS_TEXT[simulation.status] || simulation.status}
+            </strong>
+            {simulation.version &&
+              ` · version ${simulation.version}, ${shadow ? "next" : "last"} ${simulation.days} days`}
+            {shadow && simulation.status === "running" && ` · day ${shadowDay} of ${simulation.days}`}
+            {!shadow && progress.total > 0 && ` · ${progress.done.toLocaleString()} of ${progress.total.toLocaleString()} events`}
           </p>
+          {shadow && simulation.status === "running" && (
+            <p className="muted" data-testid="shadow-note">
+              Live events since {new Date(simulation.period_start).toLocaleString()} on the version as it was
+              then; {simulation.refreshed_at ? `updated ${new Date(simulation.refreshed_at).toLocaleTimeString()}` : "first figures within minutes"}.
+              Nothing is sent, granted or changed.
+            </p>
+          )}
           {running && (
             <>
               <progress max={100} value={percent} aria-label="Events replayed" />
-              <button onClick={cancel} data-testid="simulate-cancel">Cancel</button>
+              <button onClick={cancel} data-testid="simulate-cancel">{shadow ? "Stop the shadow" : "Cancel"}</button>
             </>
           )}
           {simulation.status === "failed" && (
