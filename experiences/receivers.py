@@ -12,7 +12,9 @@ from .models import Run, TriggerIndex
 
 logger = logging.getLogger(__name__)
 
-CHUNK = 25  # events per engine task: small enough that both worker processes share a burst
+# Events per engine task: a task's fixed cost (about twenty statements) is shared by more
+# events, and a burst of 100 still keeps both worker processes busy.
+CHUNK = 50
 
 
 def wanted(events: list[DomainEvent]) -> list[DomainEvent]:
