@@ -51,13 +51,13 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _bench_database() -> tuple[str, dict]:
-    """Recreate ``<name>_bench`` and point this process at it; return its URL."""
+def _bench_database(suffix: str = "ingest") -> tuple[str, dict]:
+    """Recreate ``<name>_bench_<suffix>`` and point this process at it; return its URL."""
     import psycopg
     from django.db import connection
 
     s = dict(connection.settings_dict)
-    name = f"{s['NAME'].removeprefix('test_')}_bench_ingest"
+    name = f"{s['NAME'].removeprefix('test_')}_bench_{suffix}"
     user, host, port = (
         s.get("USER") or "postgres",
         s.get("HOST") or "127.0.0.1",
@@ -87,11 +87,14 @@ PLAIN_HTTP = {
 
 
 def _env(database_url: str) -> dict:
+    from django.conf import settings
+
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
         "DEBUG": "0",
-        "SECRET_KEY": "bench-" + uuid.uuid4().hex,
+        # this process's key: the webhook secrets it stored are encrypted with a key derived from it
+        "SECRET_KEY": settings.SECRET_KEY,
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "LOG_LEVEL": "WARNING",
         "PYTHONUNBUFFERED": "1",

@@ -259,12 +259,26 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS.setdefault("max_retries", 1)
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TASK_PUBLISH_RETRY = False
-# Queues: ingest (webhook processing), segments (recomputes, imports), experiences (runs),
+# Queues: ingest (webhook processing), segments (recomputes, imports), analytics (summary
+# refreshes), experiences (runs),
 # scheduled (sweeps). Tasks are routed by the prefix of their name, so a slow segment recompute
 # never delays order events: name tasks "ingest.*", "segments.*", "experiences.*", "scheduled.*".
-CELERY_TASK_QUEUES_NAMES = ["default", "ingest", "segments", "experiences", "scheduled"]
+CELERY_TASK_QUEUES_NAMES = [
+    "default",
+    "ingest",
+    "segments",
+    "analytics",
+    "experiences",
+    "scheduled",
+]
 CELERY_TASK_ROUTES = {
     "segments.ping": {"queue": "default"},
+    # Analytics refreshes read a store's history at length: their own queue (and, at scale, a
+    # worker on a read replica) keeps them from delaying segment evaluations.
+    "segments.refresh_analytics": {"queue": "analytics"},
+    # A simulation replays up to a year of history (minutes): with the other long reads, never
+    # in front of the engine's order events or the segments' evaluations.
+    "experiences.simulate": {"queue": "analytics"},
     "ingest.*": {"queue": "ingest"},
     "segments.*": {"queue": "segments"},
     "experiences.*": {"queue": "experiences"},
@@ -286,10 +300,16 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": float(os.environ.get("OUTBOX_SWEEP_SECONDS") or 30),
         "options": {"queue": "scheduled", "expires": 29},
     },
+    # The task journal: send again the tasks whose work lived only in a broker that lost it.
+    "task-journal-sweep": {
+        "task": "scheduled.task_journal_sweep",
+        "schedule": float(os.environ.get("TASK_JOURNAL_SWEEP_SECONDS") or 60),
+        "options": {"queue": "scheduled", "expires": 55},
+    },
     # Resume waiting runs whose time has come; restart runs stranded by a lost worker.
     "experiences-sweep": {
         "task": "scheduled.experiences_sweep",
-        "schedule": 60.0,
+        "schedule": float(os.environ.get("EXPERIENCES_SWEEP_SECONDS") or 60),
         "options": {"queue": "scheduled", "expires": 55},
     },
     # The safety net: recompute every dynamic segment in full.
@@ -309,10 +329,16 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": 60.0,
         "options": {"queue": "scheduled", "expires": 55},
     },
+    # Monthly partitions created ahead (segments/partitions.py); raw payloads past retention.
+    "maintain-partitions": {
+        "task": "scheduled.maintain_partitions",
+        "schedule": float(os.environ.get("PARTITIONS_MAINTAIN_SECONDS") or 6 * 3600),
+        "options": {"queue": "scheduled", "expires": 3600},
+    },
     # Restart segment calculations that stopped making progress.
     "segments-sweep-stuck-calculations": {
         "task": "scheduled.sweep_stuck_segment_calculations",
-        "schedule": 120.0,
+        "schedule": float(os.environ.get("SEGMENT_STUCK_SWEEP_SECONDS") or 120),
     },
 }
 
@@ -330,6 +356,14 @@ INGEST_RETRY_BASE_SECONDS = float(os.environ.get("INGEST_RETRY_BASE_SECONDS") or
 INGEST_RETRY_MAX_SECONDS = float(os.environ.get("INGEST_RETRY_MAX_SECONDS") or 600)
 # Outbox rows older than this and still unsent are delivered by the outbox sweep.
 OUTBOX_SWEEP_GRACE_SECONDS = float(os.environ.get("OUTBOX_SWEEP_GRACE_SECONDS") or 30)
+# Monthly partitions (segments/partitions.py): how many months ahead exist at any time, and after
+# how many days the raw payload of an applied inbound event is emptied (0: kept forever).
+PARTITION_MONTHS_AHEAD = int(os.environ.get("PARTITION_MONTHS_AHEAD") or 3)
+INBOUND_PAYLOAD_RETENTION_DAYS = int(os.environ.get("INBOUND_PAYLOAD_RETENTION_DAYS") or 90)
+# Journalled tasks (segments/task_journal.py) not run after this are sent again (with backoff).
+TASK_JOURNAL_GRACE_SECONDS = float(os.environ.get("TASK_JOURNAL_GRACE_SECONDS") or 300)
+# Running runs nobody moved for this long are restarted by the experiences sweep.
+EXPERIENCES_STALLED_SECONDS = float(os.environ.get("EXPERIENCES_STALLED_SECONDS") or 300)
 INGEST_SWEEP_GRACE_SECONDS = float(os.environ.get("INGEST_SWEEP_GRACE_SECONDS") or 30)
 INGEST_SWEEP_MAX_WAKES = int(os.environ.get("INGEST_SWEEP_MAX_WAKES") or 2)
 INGEST_WAKE_FLAG_SECONDS = int(os.environ.get("INGEST_WAKE_FLAG_SECONDS") or 20)

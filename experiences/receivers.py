@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import logging
-
-from kombu.exceptions import OperationalError as BrokerError
-
-from segments.domain import DomainEvent, delivery_is_strict
+from segments.domain import DomainEvent
 
 from .models import Run, TriggerIndex
-
-logger = logging.getLogger(__name__)
 
 # Events per engine task: a task's fixed cost (about twenty statements) is shared by more
 # events, and a burst of 100 still keeps both worker processes busy.
@@ -55,18 +49,11 @@ def on_domain_events(sender, events: list[DomainEvent], **kwargs) -> None:
     chosen = wanted(events)
     if not chosen:
         return
+    from segments.task_journal import send
+
     from .tasks import process_events
 
+    # Recorded before it is sent: a broker that forgets its queues does not lose the batch, and
+    # a broker that is down only delays it (segments.task_journal).
     for start in range(0, len(chosen), CHUNK):
-        chunk = chosen[start : start + CHUNK]
-        try:
-            process_events.delay([event.as_dict() for event in chunk])
-        except BrokerError:
-            if delivery_is_strict():  # the sender keeps the events in an outbox: let it know
-                raise
-            # The caller's transaction has committed; failing it now helps nobody. The events
-            # stay recorded upstream (their keys name them) for a re-announce.
-            logger.exception(
-                "Broker unavailable: events %s not enqueued for experiences",
-                ", ".join(e.key for e in chunk),
-            )
+        send(process_events, [e.as_dict() for e in chosen[start : start + CHUNK]])

@@ -10,9 +10,11 @@ import datetime as dt
 import logging
 
 from celery import shared_task
+from django.conf import settings
 from django.db import OperationalError
 
 from segments.domain import DomainEvent
+from segments.task_journal import send
 
 from . import actions
 
@@ -47,7 +49,7 @@ def process_events(events: list[dict]) -> list[int]:
     except Exception:  # noqa: BLE001 - retried alone, with backoff, by process_event
         logger.warning("A batch of %d events failed; retrying each alone", len(events))
         for data in events:
-            process_event.delay(data)
+            send(process_event, data)
         return []
 
 
@@ -60,6 +62,17 @@ def advance_run(run_id: int) -> str:
 def sweep() -> dict:
     """Resume due waits, restart stalled runs and deliver stranded emails."""
     resumed = actions.resume_due_waits()
-    stalled = actions.resume_stalled_runs(dt.timedelta(minutes=5))
+    stalled = actions.resume_stalled_runs(
+        dt.timedelta(seconds=getattr(settings, "EXPERIENCES_STALLED_SECONDS", 300))
+    )
     emails = actions.sweep_emails()
     return {"resumed": len(resumed), "stalled": len(stalled), **emails}
+
+
+@shared_task(name="experiences.simulate", acks_late=True, reject_on_worker_lost=True)
+def simulate(simulation_id: int) -> str:
+    """Replay a queued simulation (only the first delivery claims it; no retries: a failure is
+    the simulation's status)."""
+    from .simulation.run import run_simulation
+
+    return run_simulation(simulation_id)

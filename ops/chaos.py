@@ -7,7 +7,8 @@ load generator posts the demo store's signed webhooks through the live experienc
 charges, subscription changes: segments change, rewards are granted) at ``--rate`` per second for
 ``--seconds``; 10% are delivered twice and 5% out of order, and a refused or unanswered delivery
 is retried the way the platforms retry. Meanwhile: the worker is killed with SIGKILL and a new
-one started; the broker is stopped for ``--outage`` seconds and started again.
+one started; the broker is stopped for ``--outage`` seconds and started again; the broker is
+restarted without its data (every queued task forgotten); PostgreSQL is restarted.
 
 Afterwards it waits for the queues to drain and checks, by SQL: every accepted webhook is
 processed, once; no event failed; no grant twice for one source; no credit lot below zero;
@@ -56,9 +57,10 @@ def _wait_port(port: int, timeout: float = 20) -> None:
 class PrivateRedis:
     """A redis-server of the run's own on a free loopback port, stopped and started again.
 
-    It keeps its data in an append-only file (fsync on every write), as a broker must: a broker
-    that forgets its queues on a restart loses the tasks that have no row in the database (the
-    incremental segment evaluations; ingest survives, its events are rows).
+    It keeps its data in an append-only file (fsync on every write), as a broker should; one
+    fault restarts it without that file (``restart_empty``), as a broker without persistence or
+    a failover to an empty replica would: every task's work must have a row in the database
+    (inbound events, runs, the task journal) for a sweep to find.
     """
 
     def __init__(self, data_dir: Path):
@@ -79,6 +81,15 @@ class PrivateRedis:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(10)
+
+    def restart_empty(self) -> None:
+        """Stop the server, throw its data away, start it again: every queue is forgotten."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        for path in self.data_dir.iterdir():
+            subprocess.run(["rm", "-rf", str(path)], check=True)
+        self.start()
 
 
 class Process:
@@ -182,13 +193,19 @@ def _broker_backlog(url: str) -> int:
 def _drained(store_id: int, broker_url: str) -> bool:
     from experiences.models import Run
     from ops.queries import backlog
+    from segments.models import JobStatus, SegmentCalculation
 
     now = backlog()
+    calculating = SegmentCalculation.objects.filter(
+        store_id=store_id, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]
+    ).exists()
     running = Run.objects.filter(store_id=store_id, status=Run.Status.RUNNING).exists()
     return (
         now.received == 0
         and now.unsent_outbox == 0
+        and now.queued_tasks == 0
         and not running
+        and not calculating
         and _broker_backlog(broker_url) == 0
     )
 
@@ -232,12 +249,36 @@ def _lag_recovered(timeout: float, below: float = 5.0) -> float | None:
     return None
 
 
+# Tasks whose work has no row but their journal's (segments.task_journal).
+JOURNALLED = {"segments.evaluate_customers", "experiences.process_events", "rewards.process_events"}
+
+
+def _waiting_tasks(url: str) -> Counter:
+    """The names of the tasks waiting in the broker's queues or delivered but unacknowledged."""
+    import json
+
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=2)
+    raw = [
+        m for k in client.scan_iter() if client.type(k) == b"list" for m in client.lrange(k, 0, -1)
+    ]
+    raw += [json.dumps(json.loads(m)[0]).encode() for m in client.hvals("unacked")]
+    names = Counter()
+    for message in raw:
+        try:
+            names[json.loads(message)["headers"]["task"]] += 1
+        except (ValueError, KeyError, TypeError):
+            names["?"] += 1
+    return names
+
+
 def _checks(store, load: Load) -> list[tuple[str, bool, str]]:
     from django.db import connection
 
     from experiences.models import Run
     from segments.figures import count_inconsistent_customers
-    from segments.models import Customer, InboundEvent, OutboxEvent, Segment
+    from segments.models import Customer, InboundEvent, OutboxEvent, QueuedTask, Segment
     from segments.rules import compile_for_store
 
     def one(sql: str, params=()) -> int:
@@ -297,6 +338,19 @@ def _checks(store, load: Load) -> list[tuple[str, bool, str]]:
             f"{OutboxEvent.objects.filter(store=store).count()} rows",
         ),
     ]
+    from segments.models import JobStatus, SegmentCalculation
+
+    unfinished = SegmentCalculation.objects.filter(
+        store=store, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]
+    ).count()
+    results.append(("no recompute left queued or running", not unfinished, f"{unfinished} left"))
+    results.append(
+        (
+            "nothing left in the task journal",
+            not QueuedTask.objects.exists(),
+            f"{QueuedTask.objects.count()} rows",
+        )
+    )
     for segment in Segment.objects.filter(store=store, kind=Segment.Kind.DYNAMIC):
         sql, params = compile_for_store(segment.rule, store, alias=Customer._meta.db_table)
         from django.db.models import BooleanField
@@ -320,7 +374,8 @@ def _checks(store, load: Load) -> list[tuple[str, bool, str]]:
 
 
 def _faults(args, worker, redis_server, started, load_started, drains) -> None:
-    """SIGKILL the worker and start a new one; stop the broker for --outage seconds."""
+    """SIGKILL the worker and start a new one; stop the broker for --outage seconds; restart it
+    without its data; restart PostgreSQL (the embedded one only)."""
     worker.kill()
     print(f"{time.monotonic() - started:6.1f}s worker killed (SIGKILL)")
     time.sleep(1)
@@ -335,10 +390,31 @@ def _faults(args, worker, redis_server, started, load_started, drains) -> None:
     redis_server.start()
     print(f"{time.monotonic() - started:6.1f}s broker started again")
     drains["broker down"] = _lag_recovered(args.seconds + 60)
+
+    # fault 3: the broker restarts without its data (queued tasks, unacknowledged ones, bindings).
+    # For 4 s before, only ingest is consumed, so that the segment evaluations and engine batches
+    # the events hand off are waiting in the queues when they go.
+    time.sleep(max(1.0, args.seconds * 0.6 - (time.monotonic() - load_started)))
+    worker.kill()
+    ingest_args = [a for a in worker.args if a != "-B"]
+    ingest_args[ingest_args.index("-Q") + 1] = "ingest,default"
+    ingest_only = Process("worker-ingest", ingest_args, worker.env, worker.log.parent)
+    ingest_only.start()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not JOURNALLED & set(_waiting_tasks(redis_server.url)):
+        time.sleep(0.5)
+    time.sleep(1)
+    ingest_only.kill()
+    lost = _waiting_tasks(redis_server.url)
+    redis_server.restart_empty()
+    worker.start()
+    print(f"{time.monotonic() - started:6.1f}s broker restarted without its data, losing"
+          f" {dict(lost) or 'nothing'}")  # fmt: skip
+    drains["broker forgot"] = _lag_recovered(args.seconds + 60)
     if args.database_url:
         return  # a shared server is not ours to restart
 
-    # fault 3: PostgreSQL stops (fast shutdown: connections cut) and starts again
+    # fault 4: PostgreSQL stops (fast shutdown: connections cut) and starts again
     from config.embedded_postgres import ensure_running, stop
 
     time.sleep(max(1.0, args.seconds * 0.75 - (time.monotonic() - load_started)))
@@ -430,6 +506,15 @@ def main(argv: list[str] | None = None) -> int:
         "INGEST_SWEEP_GRACE_SECONDS": "5",
         "OUTBOX_SWEEP_SECONDS": "5",
         "OUTBOX_SWEEP_GRACE_SECONDS": "5",
+        # what the broker forgot is sent again from the task journal after 5 s, and runs whose
+        # walk it forgot are restarted after 15 s without progress
+        "TASK_JOURNAL_SWEEP_SECONDS": "5",
+        "TASK_JOURNAL_GRACE_SECONDS": "5",
+        "EXPERIENCES_STALLED_SECONDS": "15",
+        "EXPERIENCES_SWEEP_SECONDS": "10",
+        # a recompute whose task the broker forgot is restarted after 15 s without progress
+        "SEGMENT_RECOMPUTE_STUCK_SECONDS": "15",
+        "SEGMENT_STUCK_SWEEP_SECONDS": "5",
     }
     env.pop("CELERY_TASK_ALWAYS_EAGER", None)
     if args.database_url:
@@ -470,7 +555,7 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     worker_args = [
         PY, "-m", "celery", "-A", "config", "worker", "-B", "-c", "2", "-l", "info",
-        "-Q", "default,ingest,segments,experiences,scheduled",
+        "-Q", "default,ingest,segments,analytics,experiences,scheduled",
         "-s", str(run_dir / "celerybeat-schedule"),
         "--without-heartbeat", "--without-gossip", "--without-mingle",
     ]  # fmt: skip

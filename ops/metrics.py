@@ -46,6 +46,12 @@ class BacklogCollector:
                 "Segment recomputes that stopped moving",
                 now.stuck_recomputes,
             ),
+            ("subexp_task_journal_waiting", "Journalled tasks not yet run", now.queued_tasks),
+            (
+                "subexp_task_journal_oldest_age_seconds",
+                "Age of the oldest journalled task not yet run",
+                now.oldest_queued_seconds,
+            ),
         ):
             yield GaugeMetricFamily(name, help_text, value=value)
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from django.db import connection
 
 from experiences.models import RunStep
-from segments.models import InboundEvent, OutboxEvent, SegmentCalculation
+from segments.models import InboundEvent, OutboxEvent, QueuedTask, SegmentCalculation
 from segments.recompute import stuck_after
 
 
@@ -23,6 +23,9 @@ class Backlog:
     oldest_unsent_seconds: float
     waits_due: int
     stuck_recomputes: int
+    # Journalled tasks not yet run (segments.task_journal): their work waits on the broker.
+    queued_tasks: int = 0
+    oldest_queued_seconds: float = 0.0
 
 
 _BACKLOG_SQL = """
@@ -36,17 +39,21 @@ SELECT
   (SELECT count(*) FROM {step} WHERE status = 'waiting' AND due_at <= now()),
   (SELECT count(*) FROM {calculation}
      WHERE (status = 'running' AND heartbeat_at < now() - %(stuck)s)
-        OR (status = 'queued' AND created_at < now() - %(stuck)s))
+        OR (status = 'queued' AND created_at < now() - %(stuck)s)),
+  (SELECT count(*) FROM {journal}),
+  (SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0) FROM {journal})
 """
 
 
 def backlog() -> Backlog:
-    """Return the queues' sizes and ages, waits due and stuck recomputes (one query)."""
+    """Return the queues' sizes and ages, waits due, stuck recomputes and journalled tasks
+    (one query)."""
     sql = _BACKLOG_SQL.format(
         event=InboundEvent._meta.db_table,
         outbox=OutboxEvent._meta.db_table,
         step=RunStep._meta.db_table,
         calculation=SegmentCalculation._meta.db_table,
+        journal=QueuedTask._meta.db_table,
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, {"stuck": stuck_after()})
@@ -58,6 +65,8 @@ def backlog() -> Backlog:
         oldest_unsent_seconds=float(row[3]),
         waits_due=row[4],
         stuck_recomputes=row[5],
+        queued_tasks=row[6],
+        oldest_queued_seconds=float(row[7]),
     )
 
 

@@ -38,6 +38,7 @@ def operations(request):
         "backlog": backlog,
         "received_age": _age(backlog.oldest_received_seconds),
         "unsent_age": _age(backlog.oldest_unsent_seconds),
+        "journal_age": _age(backlog.oldest_queued_seconds),
         "failed_events": list(queries.failed_events()),
         "stuck": list(queries.stuck_calculations()),
         "waits": list(queries.waits_due()),

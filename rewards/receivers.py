@@ -3,16 +3,10 @@ grants (one query per batch of events, one task per chunk)."""
 
 from __future__ import annotations
 
-import logging
-
-from kombu.exceptions import OperationalError as BrokerError
-
-from segments.domain import DomainEvent, delivery_is_strict
+from segments.domain import DomainEvent
 
 from .actions.lifecycle import HANDLED
 from .models import RewardGrant
-
-logger = logging.getLogger(__name__)
 
 CHUNK = 50
 
@@ -36,19 +30,14 @@ def on_domain_events(sender, events: list[DomainEvent], **kwargs) -> None:
     chosen = wanted(events)
     if not chosen:
         return
+    from segments.task_journal import send
+
     from .tasks import process_events
 
+    # Recorded before it is sent: a broker that forgets its queues does not lose the batch, and
+    # a broker that is down only delays it (segments.task_journal).
     for start in range(0, len(chosen), CHUNK):
-        chunk = chosen[start : start + CHUNK]
-        try:
-            process_events.delay([event.as_dict() for event in chunk])
-        except BrokerError:
-            if delivery_is_strict():  # the outbox keeps the events and sends them again
-                raise
-            logger.exception(
-                "Broker unavailable: events %s not enqueued for rewards",
-                ", ".join(e.key for e in chunk),
-            )
+        send(process_events, [event.as_dict() for event in chosen[start : start + CHUNK]])
 
 
 def on_entry_deleted(sender, instance, **kwargs) -> None:

@@ -25,8 +25,8 @@ def evaluate_segments_after_events(sender, events, **kwargs) -> None:
 
     One query per batch finds which of the batch's stores have dynamic segments; each such store
     gets one task for its customers (a customer named twice is evaluated once, after the last
-    event, which is the state the batch left). Receivers only enqueue; a broker outage is logged
-    and swallowed, the periodic full recompute being the safety net.
+    event, which is the state the batch left). Each task is recorded in the task journal before
+    it is sent, so neither a broker outage nor a broker that forgets its queues loses it.
     """
     last_per_customer = {
         (event.store_id, event.customer_id): event
@@ -35,8 +35,9 @@ def evaluate_segments_after_events(sender, events, **kwargs) -> None:
     }
     if not last_per_customer:
         return
-    from .actions import enqueue
     from .models import Segment
+    from .task_journal import send
+    from .tasks import evaluate_customers
 
     stores = {store_id for store_id, _ in last_per_customer}
     dynamic = set(
@@ -47,7 +48,7 @@ def evaluate_segments_after_events(sender, events, **kwargs) -> None:
     for store_id in sorted(dynamic):
         causes = [e.as_dict() for (sid, _), e in last_per_customer.items() if sid == store_id]
         for start in range(0, len(causes), EVALUATE_CHUNK):
-            enqueue("segments.evaluate_customers", store_id, causes[start : start + EVALUATE_CHUNK])
+            send(evaluate_customers, store_id, causes[start : start + EVALUATE_CHUNK])
 
 
 class SegmentsConfig(AppConfig):
@@ -55,6 +56,11 @@ class SegmentsConfig(AppConfig):
     verbose_name = "Stores, customers and segments"
 
     def ready(self) -> None:
+        from celery.signals import task_postrun
+
+        from .task_journal import forget_finished
+
+        task_postrun.connect(forget_finished, dispatch_uid="segments-task-journal")
         domain.domain_events.connect(
             evaluate_segments_after_events, dispatch_uid="segments-evaluate"
         )

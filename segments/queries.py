@@ -75,11 +75,19 @@ def segment_members(segment, email: str = ""):
     return members.select_related("customer", "acting_user").order_by("-added_at", "-id")
 
 
-def segment_history(store: Store, *, segment=None, customer=None):
-    """Return history rows of the store, for one segment and/or one customer, newest first."""
+def segment_history(store: Store, *, segment=None, customer=None, since=None):
+    """Return history rows of the store, for one segment and/or one customer, newest first.
+
+    ``since`` bounds the rows to that time up to now, on both sides, so that PostgreSQL reads
+    only the monthly partitions of the window (segments/partitions.py).
+    """
+    from django.utils import timezone
+
     from .models import SegmentHistory
 
     rows = scoped(SegmentHistory, store)
+    if since is not None:
+        rows = rows.filter(at__gte=since, at__lte=timezone.now())
     if segment is not None:
         rows = rows.filter(segment=segment)
     if customer is not None:

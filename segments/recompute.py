@@ -380,22 +380,30 @@ def evaluate_after_events(store_id: int, events: list[domain.DomainEvent]) -> in
 
     The evaluation is idempotent (it applies a difference), so a redelivered task redoes nothing
     that was done. Should the batch fail, each customer is evaluated alone so that one cannot
-    hold back the others; what still fails is logged, and the periodic full recompute repairs it.
+    hold back the others; what still fails is logged and then fails the task, so that its row in
+    the task journal stays and the journal's sweep sends it again.
     """
     try:
         results = evaluate_customers(store_id, [(e.customer_id, e) for e in events])
         return sum(len(r.entered) + len(r.left) for r in results.values())
     except Exception:  # noqa: BLE001 - fall back to one customer at a time
         logger.exception("Evaluating %d customers together failed; one by one", len(events))
-    changed = 0
+    changed, failed = 0, []
     for event in events:
         try:
             result = evaluate_customer(store_id, event.customer_id, cause=event)
         except Exception:  # noqa: BLE001 - one customer must not stop the batch
             logger.exception("Evaluating customer %s after %s failed", event.customer_id, event.key)
+            failed.append(event.customer_id)
             continue
         changed += len(result.entered) + len(result.left)
+    if failed:
+        raise EvaluationFailed(f"Evaluating customers {failed} failed; the task will be sent again")
     return changed
+
+
+class EvaluationFailed(Exception):
+    """Some customers of a batch could not be evaluated (their task is sent again)."""
 
 
 def _evaluate_pass(store_id, customer_ids, columns, causes) -> list[tuple[int, int, str]]:

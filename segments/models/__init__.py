@@ -2,7 +2,7 @@
 
 from .analytics import AnalyticsRefresh, SegmentDailySize, SegmentSummary
 from .commerce import Customer, Order, OrderLine, Subscription, UpcomingOrder
-from .events import InboundEvent, OutboxEvent, ReportedStreak
+from .events import InboundEvent, OutboxEvent, QueuedTask, ReportedStreak
 from .segment_jobs import JobStatus, SegmentCalculation, SegmentImport, SegmentImportProblem
 from .segmentation import (
     MembershipSource,
@@ -25,6 +25,7 @@ __all__ = [
     "OrderLine",
     "OutboxEvent",
     "PendingAnnouncement",
+    "QueuedTask",
     "ReportedStreak",
     "Role",
     "Segment",

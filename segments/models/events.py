@@ -106,3 +106,26 @@ class OutboxEvent(StoreOwned):
 
     def __str__(self):
         return self.key
+
+
+class QueuedTask(models.Model):
+    """A task handed to the broker whose work lives nowhere else, kept until it has run.
+
+    The broker may forget its queues (a Redis restart without persistence, a flush): work that is
+    only a message would be lost. Senders write a row, then send the task with the row's id as
+    its task id; the worker deletes the row when the task has run (``segments.task_journal``),
+    and a beat sweep sends again the rows left behind. The tasks are idempotent, so a second
+    delivery (the original was only slow) redoes nothing.
+    """
+
+    name = models.CharField(max_length=100)
+    args = models.JSONField(default=list)
+    created_at = models.DateTimeField(default=timezone.now)
+    queued_at = models.DateTimeField(default=timezone.now)
+    sends = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        indexes = [models.Index(fields=["queued_at"], name="queuedtask_queued_at")]
+
+    def __str__(self):
+        return f"{self.name} #{self.pk} (sent {self.sends}x)"

@@ -37,3 +37,11 @@ def sweep_outbox() -> int:
     from .. import outbox
 
     return outbox.sweep(grace=dt.timedelta(seconds=settings.OUTBOX_SWEEP_GRACE_SECONDS))
+
+
+@shared_task(name="scheduled.task_journal_sweep", acks_late=True)
+def sweep_task_journal() -> int:
+    """Send again the journalled tasks the broker lost (``segments.task_journal``)."""
+    from .. import task_journal
+
+    return task_journal.sweep()

@@ -7,3 +7,11 @@ from celery import shared_task
 def ping(marker: str = "") -> str:
     """Do nothing: the baseline for benchmarks and the worker fixture's smoke test."""
     return marker
+
+
+@shared_task(name="scheduled.maintain_partitions", acks_late=True)
+def maintain_partitions() -> dict:
+    """Create the coming months' partitions and empty raw payloads past their retention."""
+    from .. import partitions
+
+    return partitions.maintain()

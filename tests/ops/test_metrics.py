@@ -97,6 +97,25 @@ def test_queue_lag_is_the_age_of_the_oldest_waiting_row(store, client):
 
 
 @pytest.mark.django_db
+def test_the_task_journal_backlog_is_a_gauge(store, client):
+    # given a journalled task the broker never ran, written three minutes ago
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from segments.models import QueuedTask
+
+    QueuedTask.objects.create(
+        name="segments.evaluate_customers", args=[store.pk, []],
+        created_at=timezone.now() - timedelta(minutes=3),
+    )  # fmt: skip
+    # when the metrics are scraped, then they count it and its age
+    text = _scrape(client)
+    assert _sample(text, "subexp_task_journal_waiting") == 1
+    assert 170 <= _sample(text, "subexp_task_journal_oldest_age_seconds") < 240
+
+
+@pytest.mark.django_db
 def test_metrics_are_refused_off_loopback_unless_the_token_is_sent(settings):
     # given a scrape from another address
     remote = Client(REMOTE_ADDR="10.1.2.3")

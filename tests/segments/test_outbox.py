@@ -1,5 +1,6 @@
 """The outbox of domain events: recorded with the effects they announce, delivered after commit,
-kept when the delivery fails and delivered by the sweep, never twice by it."""
+kept when the delivery fails and delivered by the sweep, never twice by it; the work they hand
+to the broker is journalled (tests/ops/test_task_journal.py)."""
 
 import datetime as dt
 
@@ -7,9 +8,9 @@ import pytest
 from celery import current_app
 from django.db import transaction
 
-from segments import domain, outbox
+from segments import domain, outbox, task_journal
 from segments.ingest.actions import process_batch
-from segments.models import OutboxEvent
+from segments.models import OutboxEvent, QueuedTask
 from tests.experiences.helpers import edge, node, publish
 from tests.fixtures.factories import make_customer
 from tests.fixtures.payloads import load, post_shopify
@@ -77,8 +78,8 @@ def test_a_batch_of_inbound_events_is_recorded_and_marked_sent_after_commit(
     assert sorted(e.key for e in received) == sorted(rows.values_list("key", flat=True))
 
 
-def test_a_delivery_the_broker_refuses_is_kept_and_swept_when_it_is_back(
-    store, private_broker, django_capture_on_commit_callbacks
+def test_a_delivery_the_broker_refuses_is_journalled_and_sent_when_it_is_back(
+    store, private_broker, django_capture_on_commit_callbacks, settings
 ):
     # given an experience listening to orders, so that delivery must reach the broker
     trigger = {"event": "order_processed", "confirm_every_order": True}
@@ -90,13 +91,16 @@ def test_a_delivery_the_broker_refuses_is_kept_and_swept_when_it_is_back(
     private_broker.stop()
     with django_capture_on_commit_callbacks(execute=True):
         domain.announce(_event(store, customer, "inbound:3"))
-    # then the event is kept unsent
-    assert OutboxEvent.objects.get(key="inbound:3").sent_at is None
-    # and once the broker is back the sweep hands it to the engine
-    private_broker.start()
-    assert _sweep_now() == 1
+    # then the engine's task is kept in the task journal (the outbox's job is done)
     assert OutboxEvent.objects.get(key="inbound:3").sent_at is not None
+    row = QueuedTask.objects.get(name="experiences.process_events")
+    assert [e["key"] for e in row.args[0]] == ["inbound:3"]
+    # and once the broker is back the journal's sweep hands it to the engine
+    private_broker.start()
+    settings.TASK_JOURNAL_GRACE_SECONDS = -1
+    assert task_journal.sweep() == 1
     with current_app.connection_for_write() as conn:
         message = conn.default_channel.basic_get("experiences", no_ack=True)
     assert message is not None and message.headers["task"] == "experiences.process_events"
+    assert message.headers["id"] == f"journal-{row.pk}"
     assert [e["key"] for e in message.decode()[0][0]] == ["inbound:3"]
