@@ -1,11 +1,12 @@
 """The simulations API: ``POST experiences/<id>/simulations/`` starts one (on the experiences
 viewset, see ``experiences.api``), ``GET simulations/<id>/`` reads it, ``POST
-simulations/<id>/cancel/`` stops it. Editors start and cancel, viewers read; another store's
-simulation is a 404.
+simulations/<id>/cancel/`` stops it, ``GET simulations/?experience=<id>`` lists them (newest
+first). Editors start and cancel, viewers read; another store's simulation is a 404.
 """
 
 from __future__ import annotations
 
+import django_filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
@@ -13,6 +14,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
+from config.api_filters import IntegerFilter
 from config.api_input import StrictInputMixin
 from segments.api.base import StoreScopedMixin
 from segments.models import Role
@@ -113,15 +115,28 @@ class SimulationSerializer(serializers.ModelSerializer):
         return obj.result
 
 
-class SimulationViewSet(StoreScopedMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    """A simulation of an experience's version: its progress, and its result once done."""
+class SimulationFilter(django_filters.FilterSet):
+    experience = IntegerFilter(field_name="experience_id")
+    status = django_filters.ChoiceFilter(choices=Simulation.Status.choices)
+
+    class Meta:
+        model = Simulation
+        fields = ["experience", "status"]
+
+
+class SimulationViewSet(
+    StoreScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """A simulation of an experience's version: its progress, and its result once done. The
+    list is the store's simulations, newest first (``?experience=`` for one experience's)."""
 
     model = Simulation
     serializer_class = SimulationSerializer
+    filterset_class = SimulationFilter
     required_roles = {"cancel": Role.EDITOR}
 
     def scope_queryset(self, queryset):
-        return queryset.select_related("store")
+        return queryset.select_related("store").order_by("-created_at", "-id")
 
     @extend_schema(request=None, responses=SimulationSerializer)
     @action(detail=True, methods=["post"])

@@ -153,4 +153,6 @@ class SimulatedEffects(RecordEffects):
         grants = self._recent[customer_id]
         while grants and grants[0][0] < since:
             grants.popleft()
+        if self.policy.max_credit_per_customer is None:
+            return [len(grants), ZERO]  # (the credit given is only read against a credit cap)
         return [len(grants), sum((credit for _, credit in grants), ZERO)]

@@ -154,7 +154,10 @@ class Replay:
         self.timers: list = []  # (due, seq, token, run)
         self._seq = itertools.count(1)
         self.events = Counter()  # replayed events by name
-        self.matched = 0  # events that passed the trigger (entered or refused by re-entry)
+        # Events the trigger's filter and conditions were tested on, and those that passed (then
+        # entered, or were kept out by re-entry).
+        self.tested = 0
+        self.matched = 0
         self.runs_started = 0
         self.held_out = 0
         self.entered: set[int] = set()
@@ -231,8 +234,23 @@ class Replay:
             for r in page
             if r.event.name == name and REGISTRY["trigger"].matches_event(config, r.event)[0]
         ]
+        self.tested += len(matching)
         if not config.conditions:
             return {id(r) for r in matching}
+        # Re-entry refuses, whatever the conditions, a customer whose last entry known now
+        # already keeps them out at the event (a later entry in this page only keeps them out
+        # longer): their conditions are not evaluated.
+        kept_out = [
+            r
+            for r in matching
+            if r.event.customer_id in self.last_entry
+            and reentry_refusal(self.experience, self.last_entry[r.event.customer_id], r.at)
+        ]
+        if kept_out:
+            self.refused_reentry += len(kept_out)
+            self.tested -= len(kept_out)
+            out = {id(r) for r in kept_out}
+            matching = [r for r in matching if id(r) not in out]
         passed: set[int] = set()
         for today, group in self._by_day(matching, lambda r: r.at).items():
             subjects = [Subject.of(r.event.customer_id, r.event.data, at=r.at) for r in group]
@@ -252,10 +270,13 @@ class Replay:
     def _load_customers(self, ids: set[int]) -> None:
         missing = [pk for pk in ids if pk not in self.customers]
         if missing:
-            for customer in Customer.objects.filter(pk__in=missing, store_id=self.store.pk).only(
-                *CUSTOMER_FIELDS
+            table = Customer._meta.db_table
+            for customer in Customer.objects.raw(  # one array parameter, not one per id
+                f"SELECT {', '.join(CUSTOMER_FIELDS)} FROM {table}"
+                " WHERE store_id = %s AND id = ANY(%s)",
+                [self.store.pk, missing],
             ):
-                customer.store = self.store
+                Customer.store.field.set_cached_value(customer, self.store)  # (no descriptor)
                 self.customers[customer.pk] = customer
 
     def _enter(self, item: Replayed) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 from django.db.models import Count
 
 from segments import domain
+from segments.models import Customer
 
 from ..models import Run
 from ..queries import live_counts
@@ -104,6 +105,13 @@ def build_result(replay, simulation) -> dict[str, Any]:
         ),
     }
     sample = [item for key in (n["node"] for n in nodes) for item in counts.sample.get(key, [])]
+    emails = dict(
+        Customer.objects.filter(
+            store_id=replay.store.pk, pk__in={item["customer"] for item in sample}
+        ).values_list("pk", "email")
+    )
+    for item in sample:  # the page names customers by email, not by id
+        item["email"] = emails.get(item["customer"], "")
     return {
         "period": {
             "start": simulation.period_start.isoformat(),
@@ -150,13 +158,16 @@ def warnings_for(replay, tally, nodes) -> list[dict[str, str]]:
                 " only orders and subscriptions are replayed.",
             }
         )
-    elif config is not None and config.event == "order_processed" and orders:
-        if replay.matched > orders / 2:
+    elif config is not None and config.event == "order_processed" and replay.tested:
+        # Among the orders the conditions were tested on (re-entry spares the others a test).
+        if replay.matched > replay.tested / 2:
+            share = round(100 * replay.matched / replay.tested)
             found.append(
                 {
                     "code": "trigger_too_broad",
-                    "message": f"The trigger fires for {replay.matched} of {orders} orders"
-                    f" ({round(100 * replay.matched / orders)}%), more than half.",
+                    "message": f"The trigger fires for {share}% of the orders it is tested on"
+                    f" ({replay.matched} of {replay.tested}; {orders} orders replayed),"
+                    " more than half.",
                 }
             )
     budget = replay.effects.budget

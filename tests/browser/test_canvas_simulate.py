@@ -5,6 +5,7 @@ from playwright.sync_api import expect
 
 from experiences import actions
 from experiences.models import Simulation
+from experiences.simulation.run import run_simulation, start_simulation
 from rewards.models import RewardGrant
 from segments.models import Role, SegmentMembership
 from tests.experiences.helpers import static_segment
@@ -76,3 +77,24 @@ def test_a_draft_with_problems_is_refused_with_them(browser_for, store):
     expect(page.get_by_test_id("simulate-problems")).to_be_visible()
     screenshot(page, "canvas-simulation-refused")
     assert not Simulation.objects.filter(experience=experience).exists()
+
+
+def test_a_viewer_reads_the_latest_simulation_but_cannot_start_one(browser_for, store):
+    # given a simulation an editor ran
+    experience = _draft_with_history(store)
+    simulation = start_simulation(experience, version="draft", days=30)
+    run_simulation(simulation.pk)
+    simulation.refresh_from_db()
+    viewer = make_user(store, Role.VIEWER)
+    page = browser_for(viewer).new_page()
+    open_builder(page, experience)
+
+    # when a viewer opens the simulation drawer
+    page.get_by_test_id("simulate-button").click()
+
+    # then they read its result, customers named by email, and cannot start another
+    expect(page.get_by_test_id("sim-entered")).to_have_text(str(simulation.result["entered"]))
+    first = simulation.result["sample"][0]
+    expect(page.get_by_test_id("simulation-sample")).to_contain_text(first["email"])
+    expect(page.get_by_test_id("simulate-start")).to_have_count(0)
+    screenshot(page, "canvas-simulation-viewer")

@@ -6,6 +6,7 @@ import pytest
 from experiences import actions
 from experiences.models import Simulation
 from experiences.simulation.run import run_simulation, start_simulation
+from segments.models import Customer
 
 from .helpers import edge, node
 from .simulation_helpers import plan_history, write_history
@@ -75,7 +76,9 @@ def test_editor_starts_a_simulation_and_a_viewer_reads_its_result(
     assert credit["reached"] == 6
     assert result["rewards"]["count"] == 6 and result["rewards"]["cost"] == "15.00"
     assert result["rewards"]["currency"] == store.currency
-    assert {"customer", "node", "reason"} <= set(result["sample"][0])
+    assert {"customer", "email", "node", "reason"} <= set(result["sample"][0])
+    first = result["sample"][0]
+    assert first["email"] == Customer.objects.get(pk=first["customer"]).email
 
 
 def test_a_published_version_is_simulated_by_number(api, editor, store, experience):
@@ -170,3 +173,26 @@ def test_an_editor_cancels_a_queued_simulation_and_the_job_then_does_nothing(
     assert run_simulation(simulation.pk) == Simulation.Status.CANCELLED
     simulation.refresh_from_db()
     assert simulation.result is None and simulation.started_at is None
+
+
+def test_the_list_gives_an_experiences_simulations_newest_first_and_never_another_stores(
+    api, viewer, store, experience, foreign_simulation
+):
+    # given two simulations of this experience, and one of another store's
+    older = start_simulation(experience, version="draft", days=30)
+    newer = start_simulation(experience, version="draft", days=90)
+    client = api(viewer)
+
+    # when a viewer lists this experience's simulations, or the store's
+    mine = client.get(f"{base(store)}/simulations/?experience={experience.pk}")
+    every = client.get(f"{base(store)}/simulations/")
+    theirs = client.get(f"{base(store)}/simulations/?experience={foreign_simulation.experience_id}")
+
+    # then they get theirs, newest first, and nothing of the other store's
+    assert mine.status_code == 200
+    assert [s["id"] for s in mine.json()["results"]] == [newer.pk, older.pk]
+    assert [s["id"] for s in every.json()["results"]] == [newer.pk, older.pk]
+    assert theirs.status_code == 200 and theirs.json()["results"] == []
+    # and a filter that is not a whole number is a 400 naming it
+    bad = client.get(f"{base(store)}/simulations/?experience=x")
+    assert bad.status_code == 400 and "experience" in bad.json()

@@ -252,14 +252,14 @@ export function SimulateDrawer({ api, boot, experience, beforeStart, onClose }) 
       <form onSubmit={start} className="simulate-form">
         <label>
           Version
-          <select value={version} onChange={(e) => setVersion(e.target.value)} disabled={running}>
+          <select value={version} onChange={(e) => setVersion(e.target.value)} disabled={running || !canStart}>
             {hasDraft && <option value="draft">The draft</option>}
             {experience?.live_version && <option value={experience.live_version}>Live version {experience.live_version}</option>}
           </select>
         </label>
         <label>
           Period
-          <select value={days} onChange={(e) => setDays(e.target.value)} disabled={running} data-testid="simulate-days">
+          <select value={days} onChange={(e) => setDays(e.target.value)} disabled={running || !canStart} data-testid="simulate-days">
             {DAY_CHOICES.map((d) => (
               <option key={d} value={d}>Last {d} days</option>
             ))}
