@@ -9,7 +9,7 @@ Run it against its own database: ``DATABASE_URL=postgres://.../subexp_bench_expe
 database is created and migrated if needed, and this benchmark's store is rebuilt each run.
 Options: ``--customers=N --events=N --pings=N --scale=1,20,100,500``.
 
-Batch walks: the same store's events in process, in the worker's batches of 25, next to a
+Batch walks: the same store's events in process, in the worker's batches (``CHUNK``), next to a
 hand-written set-based SQL baseline that inserts the same runs, steps, memberships and their
 history for the same batches (``INSERT ... SELECT`` copies of what the engine wrote), and events/s
 with 1, 20, 100 and 500 live experiences on one store of which only two listen to orders.
@@ -33,6 +33,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 QUEUES = "default,experiences"
+
+
+def _batch_size() -> int:
+    """Events per engine task, as the receivers cut them."""
+    from experiences.receivers import CHUNK
+
+    return CHUNK
 
 
 def _options(argv: list[str]) -> dict:
@@ -202,13 +209,14 @@ def _build(n_customers: int):
 
 
 def _analyze() -> None:
-    """Refresh the planner's statistics after the bulk load, as autovacuum does within a minute
-    on a live database (this benchmark measures seconds after loading; without them, PostgreSQL
-    plans a membership test as a hash of the whole segment instead of an index probe)."""
+    """Vacuum away the previous run's rows and refresh the planner's statistics after the bulk
+    load, as autovacuum does within a minute on a live database (this benchmark measures seconds
+    after loading; without statistics, PostgreSQL plans a membership test as a hash of the whole
+    segment instead of an index probe)."""
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
+        cursor.execute("VACUUM ANALYZE")
 
 
 def _build_rewards(n_customers: int, *, grant: bool):
@@ -518,16 +526,14 @@ def _report_rewards(events: int, plain_seconds: float, reward_seconds: float) ->
     )
 
 
-BATCH = 25  # events per engine task (experiences.receivers.CHUNK)
-
-
 def _batches_against_sql(orders, rng, n_events: int = 500) -> None:
-    """The engine in process on batches of 25, then the same rows written by hand-made SQL."""
+    """The engine in process on batches of a task's size, then the same rows written by
+    hand-made SQL."""
     from django.db import connection, reset_queries, transaction
     from django.test.utils import CaptureQueriesContext
 
     from experiences import actions
-    from experiences.models import Run
+    from experiences.models import Experience, Run
     from segments.models import Segment
 
     stamp = time.time_ns()
@@ -535,6 +541,7 @@ def _batches_against_sql(orders, rng, n_events: int = 500) -> None:
         _order_event(orders[rng.randrange(len(orders))], f"bench-b-{stamp}-{i}")
         for i in range(n_events)
     ]
+    BATCH = _batch_size()
     batches = [events[i : i + BATCH] for i in range(0, len(events), BATCH)]
     per_batch = []
     started = time.perf_counter()
@@ -553,10 +560,13 @@ def _batches_against_sql(orders, rng, n_events: int = 500) -> None:
     baseline = Segment.objects.create(
         store_id=orders[0].store_id, name=f"SQL baseline {stamp}", kind="static"
     )
+    experience_ids = list(
+        Experience.objects.filter(store_id=baseline.store_id).values_list("pk", flat=True)
+    )
     started = time.perf_counter()
     for batch in batches:
         with transaction.atomic():
-            _copy_with_sql([e.key for e in batch], baseline.pk)
+            _copy_with_sql([e.key for e in batch], experience_ids, baseline.pk)
     sql_seconds = time.perf_counter() - started
     baseline.delete()
     engine_rate, sql_rate = n_events / engine_seconds, n_events / sql_seconds
@@ -568,7 +578,7 @@ def _batches_against_sql(orders, rng, n_events: int = 500) -> None:
     print(f"ratio engine/SQL baseline: {engine_rate / sql_rate:.2f}")
 
 
-def _copy_with_sql(keys: list[str], segment_id: int) -> None:
+def _copy_with_sql(keys: list[str], experience_ids: list[int], segment_id: int) -> None:
     """Insert copies of the runs these events started, their steps, and the memberships (with
     history) their steps made, in three statements: what PostgreSQL allows for such a batch."""
     from django.db import connection
@@ -581,7 +591,8 @@ def _copy_with_sql(keys: list[str], segment_id: int) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            WITH src AS (SELECT * FROM {run_t} WHERE trigger_event_key = ANY(%s)),
+            WITH src AS (SELECT * FROM {run_t}
+              WHERE trigger_event_key = ANY(%s) AND experience_id = ANY(%s)),
             ins AS (
               INSERT INTO {run_t} (store_id, experience_id, version_id, customer_id,
                 trigger_event_key, trigger_event_name, trigger_event, chain_origin, depth, status,
@@ -598,7 +609,7 @@ def _copy_with_sql(keys: list[str], segment_id: int) -> None:
               AND src.trigger_event_key || '/sql' = ins.trigger_event_key
             JOIN {step_t} st ON st.run_id = src.id
             """,
-            [keys],
+            [keys, experience_ids],
         )
         # The memberships the steps added, with their history, into the baseline's own segment
         # (the engine's rows already hold the (segment, customer) keys).
@@ -608,7 +619,8 @@ def _copy_with_sql(keys: list[str], segment_id: int) -> None:
               SELECT h.store_id, h.customer_id, h.source, h.reference
               FROM {run_t} r JOIN {hist_t} h ON h.customer_id = r.customer_id
                 AND h.reference LIKE 'run:' || r.id || '/%%'
-              WHERE r.trigger_event_key = ANY(%s) AND h.action = 'added'),
+              WHERE r.trigger_event_key = ANY(%s) AND r.experience_id = ANY(%s)
+                AND h.action = 'added'),
             mem AS (
               INSERT INTO {mem_t} (store_id, segment_id, customer_id, source, reference, added_at)
               SELECT store_id, %s, customer_id, source, reference || '/sql', now() FROM h
@@ -619,13 +631,14 @@ def _copy_with_sql(keys: list[str], segment_id: int) -> None:
             FROM mem JOIN h ON h.customer_id = mem.customer_id
               AND h.reference || '/sql' = mem.reference
             """,
-            [keys, segment_id, segment_id],
+            [keys, experience_ids, segment_id, segment_id],
         )
 
 
 def _scaling(counts: list[int], n_customers: int, n_events: int = 300) -> None:
-    """Events/s in process (batches of 25) with N live experiences, two of them listening to
-    orders and the rest to a segment event that never comes."""
+    """Events/s in process (in the worker's batches) with N live experiences, two of them
+    listening to orders and the rest to a segment event that never comes."""
+    BATCH = _batch_size()
     from django.db import connection, reset_queries
     from django.test.utils import CaptureQueriesContext
 

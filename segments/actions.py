@@ -248,15 +248,34 @@ def _savepoints() -> int:
     return sum(1 for sid in connection.savepoint_ids if sid is not None)
 
 
-def _write_member_counts(deltas: dict[int, int]) -> None:
+def take_member_counts() -> tuple[str, list] | None:
+    """Return the statement that writes the counts summed so far by the enclosing
+    ``member_counts_at_end`` block, and forget them there: for a caller that sends it with its own
+    last statements (one round trip). None when there is nothing to write."""
+    deferred = _deferred_counts.get()
+    if deferred is None:
+        return None
+    deltas = dict(deferred[1])
+    deferred[1].clear()
+    return _member_counts_sql(deltas)
+
+
+def _member_counts_sql(deltas: dict[int, int]) -> tuple[str, list] | None:
     deltas = {k: deltas[k] for k in sorted(deltas) if deltas[k]}  # rows locked in id order
-    if deltas:
+    if not deltas:
+        return None
+    return (
+        f"UPDATE {Segment._meta.db_table} s SET member_count = s.member_count + d.delta"
+        " FROM unnest(%s::bigint[], %s::int[]) AS d(id, delta) WHERE s.id = d.id",
+        [list(deltas), list(deltas.values())],
+    )
+
+
+def _write_member_counts(deltas: dict[int, int]) -> None:
+    statement = _member_counts_sql(deltas)
+    if statement is not None:
         with connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {Segment._meta.db_table} s SET member_count = s.member_count + d.delta"
-                " FROM unnest(%s::bigint[], %s::int[]) AS d(id, delta) WHERE s.id = d.id",
-                [list(deltas), list(deltas.values())],
-            )
+            cursor.execute(*statement)
 
 
 def _change_memberships_once(

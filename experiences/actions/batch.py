@@ -35,7 +35,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from config.metrics import RUNS_STARTED, STEPS, count_after_commit
-from segments.actions import member_counts_at_end
+from segments.actions import member_counts_at_end, take_member_counts
 from segments.domain import DomainEvent
 from segments.models import Customer, Order
 
@@ -268,8 +268,9 @@ def _walk(walks: list[Walk], now, effects: Effects) -> None:
 
 def _write_steps_and_runs(late: list[RunStep], early: list[RunStep], runs: list[Run], now):
     """Insert the steps not yet written, update those written before their outcome was known,
-    and every run's position: one round trip (an INSERT, then an UPDATE of the runs whose data-
-    modifying WITH updates the early steps, always run to completion)."""
+    and every run's position, then the segments' counts: one round trip (an INSERT, an UPDATE of
+    the runs whose data-modifying WITH updates the early steps, always run to completion, and
+    the counts' UPDATE)."""
     statements, params = [], []
     if late:
         statements.append(
@@ -326,6 +327,10 @@ def _write_steps_and_runs(late: list[RunStep], early: list[RunStep], runs: list[
             [r.current_node_id for r in runs],
             [r.exit_reason for r in runs],
         ]
+    counts = take_member_counts()  # the segments' counts, last: their rows are the hot ones
+    if counts is not None:
+        statements.append(counts[0])
+        params += counts[1]
     if statements:
         with connection.cursor() as cursor:
             cursor.execute("; ".join(statements), params)

@@ -185,6 +185,10 @@ def test_a_customers_later_events_in_a_batch_follow_in_rounds_in_their_order(sto
     ) == [alices[0].key]
     assert Run.objects.filter(customer=bob).count() == 2
     assert not Run.objects.exclude(status=Run.Status.COMPLETED).exists()
+    # and the segments' counts, written with each batch's last statements, are exact
+    for segment in (every, once):
+        segment.refresh_from_db()
+        assert segment.member_count == segment.memberships.count() == 2
     # and each later round is a batch walk too (no one-by-one walk: its run lock is absent)
     assert not any('FOR UPDATE OF "experiences_run"' in q["sql"] for q in ctx.captured_queries)
 
