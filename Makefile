@@ -66,7 +66,7 @@ run: seed
 	@trap 'trap - INT TERM EXIT; kill $$(jobs -p) 2>/dev/null; wait; \
 	      [ -n "$$DATABASE_URL" ] || $(PY) -m config.embedded_postgres stop' INT TERM EXIT; \
 	export $(EMBEDDED); rm -rf var/prometheus; \
-	$(VENV)/bin/celery -A config worker -B -l info -Q default,ingest,segments,experiences,scheduled -c 2 & \
+	$(VENV)/bin/celery -A config worker -B -l info -Q default,ingest,segments,analytics,experiences,scheduled -c 2 & \
 	$(PY) manage.py runserver $(HOST):$(PORT) --noreload
 
 # The production shape on this machine: the Procfile's processes (gunicorn, a Celery worker per
@@ -93,7 +93,7 @@ web: setup
 	$(VENV)/bin/gunicorn config.wsgi -c config/gunicorn.conf.py -b $(HOST):$(PORT) -w 2
 
 worker: setup
-	$(VENV)/bin/celery -A config worker -l info -Q default,ingest,segments,experiences,scheduled
+	$(VENV)/bin/celery -A config worker -l info -Q default,ingest,segments,analytics,experiences,scheduled
 
 beat: setup
 	$(VENV)/bin/celery -A config beat -l info

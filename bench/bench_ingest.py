@@ -444,6 +444,11 @@ def main(argv: list[str]) -> None:
             f"process no-op   : {noop_rate:8.0f} tasks/s ({events} segments.ping, {noop_s:.1f} s)"
         )
         print(f"process ratio   : {process_rate / noop_rate:.2f} of the no-op rate (aim >= 0.5)")
+        settled_rate = pending / (process_s + downstream_s)
+        print(
+            f"settled ratio   : {settled_rate / noop_rate:.2f} of the no-op rate (all events"
+            " through ingest, segments and experiences; aim >= 0.8)"
+        )
     finally:
         if web.poll() is None:
             os.killpg(web.pid, signal.SIGTERM)

@@ -245,6 +245,12 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery's Django fixup closes the database connection around every task unless this is set, so
+# each task paid a new PostgreSQL backend (fork, authentication, cold catalog caches): a third of
+# an engine batch's time. Workers keep their connection; ``config.celery`` closes it when Django
+# would at a request's end (older than CONN_MAX_AGE, or unusable after an error), and the fixup
+# still recycles it after this many tasks.
+CELERY_DB_REUSE_MAX = 1000
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -253,12 +259,26 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS.setdefault("max_retries", 1)
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TASK_PUBLISH_RETRY = False
-# Queues: ingest (webhook processing), segments (recomputes, imports), experiences (runs),
+# Queues: ingest (webhook processing), segments (recomputes, imports), analytics (summary
+# refreshes), experiences (runs),
 # scheduled (sweeps). Tasks are routed by the prefix of their name, so a slow segment recompute
 # never delays order events: name tasks "ingest.*", "segments.*", "experiences.*", "scheduled.*".
-CELERY_TASK_QUEUES_NAMES = ["default", "ingest", "segments", "experiences", "scheduled"]
+CELERY_TASK_QUEUES_NAMES = [
+    "default",
+    "ingest",
+    "segments",
+    "analytics",
+    "experiences",
+    "scheduled",
+]
 CELERY_TASK_ROUTES = {
     "segments.ping": {"queue": "default"},
+    # Analytics refreshes read a store's history at length: their own queue (and, at scale, a
+    # worker on a read replica) keeps them from delaying segment evaluations.
+    "segments.refresh_analytics": {"queue": "analytics"},
+    # A simulation replays up to a year of history (minutes): with the other long reads, never
+    # in front of the engine's order events or the segments' evaluations.
+    "experiences.simulate": {"queue": "analytics"},
     "ingest.*": {"queue": "ingest"},
     "segments.*": {"queue": "segments"},
     "experiences.*": {"queue": "experiences"},

@@ -42,6 +42,8 @@ from .serializers import (
     RunSerializer,
     VersionListSerializer,
 )
+from .simulation.api import SimulationInputSerializer, SimulationSerializer, SimulationViewSet
+from .simulation.run import start_simulation
 from .validation import node_branches
 
 
@@ -181,7 +183,15 @@ class ExperienceViewSet(
     # Without experiences enabled, a store reads, pauses and archives, but builds nothing.
     required_features = {
         action: StoreFeature.EXPERIENCES
-        for action in ("create", "update", "partial_update", "draft", "publish", "resume")
+        for action in (
+            "create",
+            "update",
+            "partial_update",
+            "draft",
+            "publish",
+            "resume",
+            "simulations",
+        )
     }
     required_roles = {
         "publish": Role.OWNER,
@@ -333,6 +343,34 @@ class ExperienceViewSet(
             ExperienceAnalyticsSerializer(experience_analytics(experience, version)).data
         )
 
+    @extend_schema(
+        summary="Simulate a version on the store's history",
+        description=(
+            "Replay the last `days` days of orders and subscriptions through a version (or the "
+            "draft) as if it had been live, recording what it would do and changing nothing. "
+            "Answers 202 with the queued simulation; read its progress and result at `url`. "
+            "A draft with validation errors is refused (400) with them."
+        ),
+        request=SimulationInputSerializer,
+        responses={202: SimulationSerializer, 400: BAD_REQUEST},
+    )
+    @action(detail=True, methods=["post"])
+    def simulations(self, request, store_slug=None, pk=None):
+        experience = self.get_object()
+        payload = SimulationInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        try:
+            simulation = start_simulation(
+                experience,
+                version=payload.validated_data["version"],
+                days=payload.validated_data["days"],
+                acting_user=request.user,
+            )
+        except actions.ExperienceError as exc:
+            return _refused(exc)
+        data = SimulationSerializer(simulation, context=self.get_serializer_context()).data
+        return Response(data, status=status.HTTP_202_ACCEPTED)
+
     @extend_schema(request=None, responses=GraphSerializer)
     @action(detail=True, methods=["post"])
     def publish(self, request, store_slug=None, pk=None):
@@ -421,6 +459,7 @@ class ExperienceViewSet(
 def register(router) -> None:
     router.register("node-types", NodeTypeViewSet, basename="node-type")
     router.register("experiences", ExperienceViewSet, basename="experience")
+    router.register("simulations", SimulationViewSet, basename="simulation")
     router.register(
         "experience-templates", ExperienceTemplateViewSet, basename="experience-template"
     )

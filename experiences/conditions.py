@@ -304,15 +304,18 @@ class Subject:
     customer_id: int
     order_id: int | None = None
     subscription_id: int | None = None
+    # A simulation's replayed moment: the customer's order figures are read as they were then
+    # (see ``_historical_customer_sql``); None for the live engine (the stored figures).
+    at: dt.datetime | None = None
 
     @classmethod
-    def of(cls, customer_id: int, event_data: dict[str, Any] | None) -> Subject:
+    def of(cls, customer_id: int, event_data: dict[str, Any] | None, at=None) -> Subject:
         data = event_data or {}
 
         def as_id(value):
             return value if isinstance(value, int) and not isinstance(value, bool) else None
 
-        return cls(customer_id, as_id(data.get("order_id")), as_id(data.get("subscription_id")))
+        return cls(customer_id, as_id(data.get("order_id")), as_id(data.get("subscription_id")), at)
 
 
 @dataclass
@@ -345,13 +348,58 @@ class ConditionResult:
 Trace = list[list[ConditionResult]]
 
 
-def _source_sql(count: int) -> str:
-    rows = ", ".join(["(%s::int, %s::bigint, %s::bigint, %s::bigint)"] * count)
+# The customer's order figures recomputed from their orders up to the subject's moment ``e.at``
+# (an order counts if it was processed by then, not cancelled by then, and is not refunded or
+# voided today); every other column is the stored one.
+HISTORICAL_FIGURES = {
+    "orders_count": "COUNT(*)",
+    "subscription_orders_count": "COUNT(*) FILTER (WHERE ho.is_subscription)",
+    "total_spent": "COALESCE(SUM(ho.total), 0)",
+    "subscription_aov": "COALESCE(ROUND(AVG(ho.total) FILTER (WHERE ho.is_subscription), 2), 0)",
+    "first_order_at": "MIN(ho.processed_at)",
+    "last_order_at": "MAX(ho.processed_at)",
+}
+
+
+def _historical_customer_sql() -> str:
+    columns = ", ".join(
+        f"h.{f.column}" if f.column in HISTORICAL_FIGURES else f"hc.{f.column}"
+        for f in Customer._meta.concrete_fields
+    )
+    figures = ", ".join(f"{sql} AS {name}" for name, sql in HISTORICAL_FIGURES.items())
     return (
-        f" FROM (VALUES {rows}) AS e(i, customer_id, order_id, subscription_id)"
-        f" JOIN {_CUSTOMER} c ON c.id = e.customer_id"
-        f" LEFT JOIN {_ORDER} o ON o.customer_id = c.id AND o.id = COALESCE(e.order_id,"
-        f" (SELECT lo.id FROM {_ORDER} lo WHERE lo.customer_id = c.id"
+        f" JOIN LATERAL (SELECT {columns} FROM {_CUSTOMER} hc, LATERAL (SELECT {figures}"
+        f" FROM {_ORDER} ho WHERE ho.customer_id = hc.id AND ho.processed_at <= e.at"
+        " AND (ho.cancelled_at IS NULL OR ho.cancelled_at > e.at)"
+        " AND ho.financial_status NOT IN ('refunded', 'voided')) h"
+        " WHERE hc.id = e.customer_id) c ON true"
+    )
+
+
+def _source_sql(count: int, historical: bool = False) -> str:
+    if historical:  # a simulation's many subjects: five arrays, not five parameters per subject
+        # Each array is one text parameter ("1,2,3", ISO moments): quoting
+        # tens of thousands of list items one by one costs more than the statement.
+        arrays = ", ".join(
+            f"string_to_array(%s, ',', '')::{kind}[]"
+            for kind in ("int", "bigint", "bigint", "bigint")
+        )
+        source = (
+            f"unnest({arrays}, string_to_array(%s, ',')::timestamptz[])"
+            " AS e(i, customer_id, order_id, subscription_id, at)"
+        )
+        customer = _historical_customer_sql()
+    else:
+        rows = ", ".join(["(%s::int, %s::bigint, %s::bigint, %s::bigint)"] * count)
+        source = f"(VALUES {rows}) AS e(i, customer_id, order_id, subscription_id)"
+        customer = f" JOIN {_CUSTOMER} c ON c.id = e.customer_id"
+    # The customer's latest order when the event names none (as of the moment, in a simulation).
+    by_then = " AND lo.processed_at <= e.at" if historical else ""
+    return (
+        f" FROM {source}"
+        + customer
+        + f" LEFT JOIN {_ORDER} o ON o.customer_id = c.id AND o.id = COALESCE(e.order_id,"
+        f" (SELECT lo.id FROM {_ORDER} lo WHERE lo.customer_id = c.id{by_then}"
         " ORDER BY lo.processed_at DESC, lo.id DESC LIMIT 1))"
         f" LEFT JOIN {_SUB} s ON s.customer_id = c.id AND s.id = COALESCE(e.subscription_id,"
         f" (SELECT ls.id FROM {_SUB} ls WHERE ls.customer_id = c.id"
@@ -360,13 +408,19 @@ def _source_sql(count: int) -> str:
 
 
 def evaluate_many(
-    store, subjects: list[Subject], tests: list[list[Conditions]], *, with_values: bool = False
+    store,
+    subjects: list[Subject],
+    tests: list[list[Conditions]],
+    *,
+    with_values: bool = False,
+    today: dt.date | None = None,
 ) -> list[list[tuple[bool, Trace]]]:
     """Evaluate, for each subject ``i``, every conditions set of ``tests[i]``; return for each
     subject and set whether any OR-block held entirely, and every condition's outcome.
 
     One statement whatever the number of subjects and sets (none when nothing is to be tested).
-    ``with_values`` also reads each tested field's value (for explanations).
+    ``with_values`` also reads each tested field's value (for explanations). A simulation gives
+    ``today`` (its replayed day, for relative dates) and subjects with ``at`` (figures as then).
     """
     answers: list[list[tuple[bool, Trace]]] = [[] for _ in subjects]
     flat: list[list[Condition]] = []
@@ -383,6 +437,9 @@ def evaluate_many(
         }
         ctx = context_for(store, segments=[(sid, str(sid)) for sid in referenced], alias="c")
         ctx.extra_fields = EXTRA_FIELDS
+        if today is not None:
+            ctx.today = today
+        historical = any(s.at is not None for s in subjects)
         # Subjects tested against the very same conditions (the same triggers) share one
         # SELECT over a VALUES list of them; the SELECTs are joined with UNION ALL.
         groups: dict[tuple, list[int]] = {}
@@ -405,11 +462,28 @@ def evaluate_many(
             selects.append(
                 f"SELECT e.i, ARRAY[{', '.join(tests_sql)}]::boolean[], {values}::jsonb"
                 + ", o.id, s.id"
-                + _source_sql(len(members))
+                + _source_sql(len(members), historical)
             )
-            for i in members:
-                subject = subjects[i]
-                params.extend([i, subject.customer_id, subject.order_id, subject.subscription_id])
+            if historical:
+                chosen = [subjects[i] for i in members]
+                params.extend(
+                    [
+                        ",".join(map(str, members)),
+                        ",".join(str(s.customer_id) for s in chosen),
+                        ",".join("" if s.order_id is None else str(s.order_id) for s in chosen),
+                        ",".join(
+                            "" if s.subscription_id is None else str(s.subscription_id)
+                            for s in chosen
+                        ),
+                        ",".join(s.at.isoformat() for s in chosen),
+                    ]
+                )
+            else:
+                for i in members:
+                    subject = subjects[i]
+                    params.extend(
+                        [i, subject.customer_id, subject.order_id, subject.subscription_id]
+                    )
         with connection.cursor() as cursor:
             cursor.execute(" UNION ALL ".join(selects), params)
             for i, passed, values, order_id, subscription_id in cursor.fetchall():

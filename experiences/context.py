@@ -8,6 +8,7 @@ is loaded at most once, and only when a node asks for it.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from functools import cached_property
 from typing import Any
 
@@ -21,6 +22,9 @@ class EvaluationContext:
         self.store = store
         self.customer = customer
         self.event_data = event_data or {}
+        # Set by a batch walk: reads the orders of every context of the batch in one statement
+        # the first time any of its nodes asks for one (most graphs never do).
+        self.load_batch_orders: Callable[[], None] | None = None
 
     @cached_property
     def today(self) -> dt.date:
@@ -28,6 +32,10 @@ class EvaluationContext:
 
     @cached_property
     def order(self) -> Order | None:
+        if self.load_batch_orders is not None:
+            self.load_batch_orders()
+            if "order" in self.__dict__:
+                return self.__dict__["order"]
         order_id = self.event_data.get("order_id")
         orders = Order.objects.filter(customer_id=self.customer.pk)
         if order_id:

@@ -15,7 +15,7 @@ import datetime as dt
 import logging
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from django.db import DatabaseError, transaction
 
@@ -41,6 +41,9 @@ class Effect:
     event: DomainEvent
     now: dt.datetime
 
+    # Whether the effect's rows point at its step, whose row must then exist when it is applied.
+    needs_step_row: ClassVar[bool] = True
+
     @property
     def reference(self) -> str:
         return f"run:{self.run.pk}/node:{self.node.key}"
@@ -50,6 +53,8 @@ class Effect:
 class MembershipChange(Effect):
     segment_id: int
     add: bool
+
+    needs_step_row: ClassVar[bool] = False  # its reference names the run and the node
 
 
 @dataclass(kw_only=True)

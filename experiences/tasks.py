@@ -67,3 +67,12 @@ def sweep() -> dict:
     )
     emails = actions.sweep_emails()
     return {"resumed": len(resumed), "stalled": len(stalled), **emails}
+
+
+@shared_task(name="experiences.simulate", acks_late=True, reject_on_worker_lost=True)
+def simulate(simulation_id: int) -> str:
+    """Replay a queued simulation (only the first delivery claims it; no retries: a failure is
+    the simulation's status)."""
+    from .simulation.run import run_simulation
+
+    return run_simulation(simulation_id)

@@ -555,7 +555,7 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     worker_args = [
         PY, "-m", "celery", "-A", "config", "worker", "-B", "-c", "2", "-l", "info",
-        "-Q", "default,ingest,segments,experiences,scheduled",
+        "-Q", "default,ingest,segments,analytics,experiences,scheduled",
         "-s", str(run_dir / "celerybeat-schedule"),
         "--without-heartbeat", "--without-gossip", "--without-mingle",
     ]  # fmt: skip

@@ -297,7 +297,12 @@ def incentive_create(request: HttpRequest) -> HttpResponse:
             {"kind_error": "Choose one of the kinds below.", "kinds": RewardKind.choices},
             status=400,
         )
-    form = INCENTIVE_FORMS[kind](request.POST or None)
+    form_class = INCENTIVE_FORMS[kind]
+    if request.method == "POST":
+        form = form_class(request.POST)
+    else:  # switching kind keeps what was typed in the fields both kinds have
+        typed = {k: v for k, v in request.GET.items() if k in form_class.base_fields and v}
+        form = form_class(initial=typed)
     if request.method == "POST" and form.is_valid():
         try:
             incentive = actions.create_incentive(

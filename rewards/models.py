@@ -316,3 +316,19 @@ class LiabilityCheckpoint(models.Model):
 
     def __str__(self):
         return f"Liability of {self.store_id} up to entry {self.upto_entry_id}: {self.total}"
+
+
+class ExperienceSpend(models.Model):
+    """What an experience has given so far (the sum of its grants that were not skipped): the
+    budget check reads one row instead of summing a ledger that only grows.
+
+    The database keeps it: statement triggers on the grants table add what every insert, update
+    or delete of grants changes (``rewards/migrations/0003_experience_spend.py``), so no code
+    path can forget it. Not a ledger of its own: it can always be rebuilt from the grants.
+    """
+
+    experience_id = models.BigIntegerField(primary_key=True)
+    spent = models.DecimalField(max_digits=16, decimal_places=2, default=ZERO)
+
+    def __str__(self):
+        return f"Experience {self.experience_id} spent {self.spent}"

@@ -5,6 +5,8 @@ Views, admin actions, the API, tasks and the experience engine all call these.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
@@ -184,117 +186,158 @@ def change_memberships(
     """
     if not requests:
         return []
-    kinds = dict(
-        Segment.objects.filter(
-            store_id=store_id, pk__in={r.segment_id for r in requests}
-        ).values_list("pk", "kind")
-    )
-    answers = []
-    usable = []
-    for r in requests:
-        kind = kinds.get(r.segment_id)
-        if kind is None:
-            answers.append("missing")
-        elif kind != Segment.Kind.STATIC:
-            answers.append("dynamic")
-        else:
-            answers.append("")
-            usable.append(r)
     # A (segment, customer) named again (two runs adding the same customer) goes in a later
     # round, so each request sees the one before it, as one by one.
     rounds: list[list[int]] = []
     depth: dict[tuple[int, int], int] = {}
     for i, r in enumerate(requests):
-        if answers[i]:
-            continue
         n = depth.get((r.segment_id, r.customer_id), 0)
         depth[(r.segment_id, r.customer_id)] = n + 1
         if n == len(rounds):
             rounds.append([])
         rounds[n].append(i)
-    for indexes in rounds:
+    answers = [""] * len(requests)
+    kinds: dict[int, str] = {}
+    for n, indexes in enumerate(rounds):
         batch = [requests[i] for i in indexes]
-        done = _change_memberships_once(store_id, batch, source)
+        # The first round also reads the segments' kinds (in the same round trip): only
+        # static segments of this store change, the others are answered for below.
+        done = _change_memberships_once(store_id, batch, source, kinds=kinds if n == 0 else None)
         for i, r in zip(indexes, batch, strict=True):
             answers[i] = "changed" if (r.segment_id, r.customer_id) in done else "unchanged"
+    for i, r in enumerate(requests):
+        kind = kinds.get(r.segment_id)
+        if kind is None:
+            answers[i] = "missing"
+        elif kind != Segment.Kind.STATIC:
+            answers[i] = "dynamic"
     return answers
 
 
-def _change_memberships_once(
-    store_id: int, usable: list[MembershipRequest], source: str
-) -> set[tuple[int, int]]:
-    """Apply requests naming each (segment, customer) once; return the pairs changed."""
-    now = timezone.now()
-    done: set[tuple[int, int]] = set()
-    # No savepoint of its own: one transaction with the caller's (the engine's step writes).
-    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-        adds = [r for r in usable if r.add]
-        if adds:
-            cursor.execute(
-                f"INSERT INTO {SegmentMembership._meta.db_table}"
-                " (store_id, segment_id, customer_id, source, reference, added_at)"
-                " SELECT %s, s, c, %s, r, %s FROM unnest(%s::bigint[], %s::bigint[], %s::text[])"
-                " AS x(s, c, r) ON CONFLICT (segment_id, customer_id) DO NOTHING"
-                " RETURNING segment_id, customer_id",
-                [
-                    store_id,
-                    source,
-                    now,
-                    [r.segment_id for r in adds],
-                    [r.customer_id for r in adds],
-                    [r.reference[:200] for r in adds],
-                ],
-            )
-            done.update(cursor.fetchall())
-        removes = [r for r in usable if not r.add]
-        if removes:
-            cursor.execute(
-                f"DELETE FROM {SegmentMembership._meta.db_table} m"
-                " USING unnest(%s::bigint[], %s::bigint[]) AS x(s, c)"
-                " WHERE m.segment_id = x.s AND m.customer_id = x.c"
-                " RETURNING m.segment_id, m.customer_id",
-                [[r.segment_id for r in removes], [r.customer_id for r in removes]],
-            )
-            done.update(cursor.fetchall())
-        changed = [r for r in usable if (r.segment_id, r.customer_id) in done]
-        history = SegmentHistory.objects.bulk_create(
-            [
-                SegmentHistory(
-                    store_id=store_id,
-                    segment_id=r.segment_id,
-                    customer_id=r.customer_id,
-                    action=SegmentHistory.Action.ADDED if r.add else SegmentHistory.Action.REMOVED,
-                    source=source,
-                    reference=r.reference[:200],
-                )
-                for r in changed
-            ]
-        )
-        deltas: dict[int, int] = {}
-        for r in changed:
-            deltas[r.segment_id] = deltas.get(r.segment_id, 0) + (1 if r.add else -1)
-        deltas = {k: deltas[k] for k in sorted(deltas) if deltas[k]}  # rows locked in id order
-        if deltas:
+# (the savepoint depth of the block, the count changes summed so far)
+_deferred_counts: contextvars.ContextVar[tuple[int, dict[int, int]] | None] = (
+    contextvars.ContextVar("segments_deferred_member_counts", default=None)
+)
+
+
+@contextlib.contextmanager
+def member_counts_at_end():
+    """Within this block (inside the caller's transaction), ``change_memberships`` sums its
+    segments' count changes and writes them in one statement as the block ends.
+
+    A segment's row is the one row that every batch adding to it updates: updated at once, it
+    stays locked for the rest of the batch's transaction, and concurrent batches that add to the
+    same segment wait for each other's whole walk. Written last, it is locked only for the
+    transaction's final statement and commit. On an error nothing is written (the transaction
+    rolls back); changes made inside a savepoint of the block are counted at once, with their
+    rows, since the savepoint may roll back alone."""
+    if _deferred_counts.get() is not None:  # an enclosing block writes them
+        yield
+        return
+    deltas: dict[int, int] = {}
+    token = _deferred_counts.set((_savepoints(), deltas))
+    try:
+        yield
+    finally:
+        _deferred_counts.reset(token)
+    _write_member_counts(deltas)
+
+
+def _savepoints() -> int:
+    """How many savepoints the current transaction has open (blocks without one not counted)."""
+    return sum(1 for sid in connection.savepoint_ids if sid is not None)
+
+
+def _write_member_counts(deltas: dict[int, int]) -> None:
+    deltas = {k: deltas[k] for k in sorted(deltas) if deltas[k]}  # rows locked in id order
+    if deltas:
+        with connection.cursor() as cursor:
             cursor.execute(
                 f"UPDATE {Segment._meta.db_table} s SET member_count = s.member_count + d.delta"
                 " FROM unnest(%s::bigint[], %s::int[]) AS d(id, delta) WHERE s.id = d.id",
                 [list(deltas), list(deltas.values())],
             )
+
+
+def _change_memberships_once(
+    store_id: int, requests: list[MembershipRequest], source: str, *, kinds: dict | None = None
+) -> set[tuple[int, int]]:
+    """Apply requests naming each (segment, customer) once, in static segments of the store only;
+    return the pairs changed. ``kinds``, if given, is filled with the named segments' kinds.
+
+    One round trip: (the kinds, then) one statement that adds and removes the memberships and
+    writes a history row per change, in request order; then the announcements' outbox rows.
+    """
+    now = timezone.now()
+    segment_t, member_t = Segment._meta.db_table, SegmentMembership._meta.db_table
+    history_t = SegmentHistory._meta.db_table
+    statements, params = [], []
+    if kinds is not None:
+        statements.append(f"SELECT id, kind FROM {segment_t} WHERE store_id = %s AND id = ANY(%s)")
+        params += [store_id, sorted({r.segment_id for r in requests})]
+    statements.append(
+        "WITH x AS (SELECT x.* FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::boolean[])"
+        f" WITH ORDINALITY AS x(s, c, r, add, n) JOIN {segment_t} seg ON seg.id = x.s"
+        " AND seg.store_id = %s AND seg.kind = %s),"
+        f" ins AS (INSERT INTO {member_t} (store_id, segment_id, customer_id, source, reference,"
+        " added_at) SELECT %s, s, c, %s, r, %s FROM x WHERE add"
+        " ON CONFLICT (segment_id, customer_id) DO NOTHING RETURNING segment_id, customer_id),"
+        f" del AS (DELETE FROM {member_t} m USING x WHERE NOT x.add AND m.segment_id = x.s"
+        " AND m.customer_id = x.c RETURNING m.segment_id, m.customer_id),"
+        f" hist AS (INSERT INTO {history_t} (store_id, segment_id, customer_id, action, source,"
+        " reference, at) SELECT %s, x.s, x.c, CASE WHEN x.add THEN %s ELSE %s END, %s, x.r, %s"
+        " FROM x JOIN (SELECT segment_id, customer_id FROM ins UNION ALL"
+        " SELECT segment_id, customer_id FROM del) d ON d.segment_id = x.s AND d.customer_id = x.c"
+        " ORDER BY x.n RETURNING id, segment_id, customer_id)"
+        " SELECT id, segment_id, customer_id FROM hist ORDER BY id"
+    )
+    params += [
+        [r.segment_id for r in requests],
+        [r.customer_id for r in requests],
+        [r.reference[:200] for r in requests],
+        [r.add for r in requests],
+        store_id,
+        Segment.Kind.STATIC,
+        store_id,
+        source,
+        now,
+        store_id,
+        SegmentHistory.Action.ADDED,
+        SegmentHistory.Action.REMOVED,
+        source,
+        now,
+    ]
+    by_pair = {(r.segment_id, r.customer_id): r for r in requests}
+    # No savepoint of its own: one transaction with the caller's (the engine's step writes).
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        cursor.execute("; ".join(statements), params)
+        if kinds is not None:
+            kinds.update(cursor.fetchall())
+            cursor.nextset()
+        history = cursor.fetchall()
+        deferred = _deferred_counts.get()
+        if deferred is not None and deferred[0] != _savepoints():
+            deferred = None  # inside a savepoint that may roll back: counted with its rows
+        deltas: dict[int, int] = deferred[1] if deferred is not None else {}
         events = []
-        for r, row in zip(changed, history, strict=True):
+        for pk, segment_id, customer_id in history:
+            r = by_pair[(segment_id, customer_id)]
+            deltas[segment_id] = deltas.get(segment_id, 0) + (1 if r.add else -1)
             name = domain.CUSTOMER_ENTERED_SEGMENT if r.add else domain.CUSTOMER_LEFT_SEGMENT
-            key = f"segment-history:{row.pk}"
-            data = {"segment_id": r.segment_id, "source": source}
+            key = f"segment-history:{pk}"
+            data = {"segment_id": segment_id, "source": source}
             if r.cause is not None:
-                events.append(r.cause.follow_up(name, key, customer_id=r.customer_id, data=data))
+                events.append(r.cause.follow_up(name, key, customer_id=customer_id, data=data))
             else:
                 events.append(
                     domain.DomainEvent(
-                        name=name, store_id=store_id, customer_id=r.customer_id, key=key, data=data
+                        name=name, store_id=store_id, customer_id=customer_id, key=key, data=data
                     )
                 )
+        if deferred is None:
+            _write_member_counts(deltas)
         domain.announce_all(events)
-    return done
+    return {(segment_id, customer_id) for _, segment_id, customer_id in history}
 
 
 # --- segments -------------------------------------------------------------------------------

@@ -62,6 +62,13 @@ def _experience(store):
     return publish(store, *graph, name=f"Experience {n}")
 
 
+def _simulation(store):
+    """A queued simulation of a published experience's version 1."""
+    from experiences.simulation.run import start_simulation
+
+    return start_simulation(_experience(store), version=1, days=30)
+
+
 def _experience_template(store):
     """Templates are a catalog, not rows: list-only, answered per store (its Rewards flag)."""
     return store
@@ -101,6 +108,7 @@ ROUTE_FACTORIES = {
     "node-type": _node_type,
     "experience": _experience,
     "experience-template": _experience_template,
+    "simulation": _simulation,
     "incentive": _incentive,
     "grant": _grant,
     "customer-credit": _customer,

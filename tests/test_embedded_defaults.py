@@ -147,7 +147,8 @@ def test_product_runs_on_embedded_postgres_and_the_filesystem_broker(
 
     # and a worker started in that environment processes a task sent through the file broker
     log = tmp_path / "worker.log"
-    worker_args = ["-l", "info", "-c", "1", "-Q", "default,ingest,segments,experiences,scheduled"]
+    queues = "default,ingest,segments,analytics,experiences,scheduled"
+    worker_args = ["-l", "info", "-c", "1", "-Q", queues]
     with _worker(embedded_env, log, "-A", "config", "worker", *worker_args, *QUICK_START) as worker:
         _run(embedded_env, "-c", PING_SCRIPT)
         deadline = time.monotonic() + 60

@@ -5,8 +5,8 @@ in flight), the engine reads what they need once (customers, trigger index entri
 triggering orders), evaluates every trigger of every event in one statement per store, and then,
 in ONE transaction for the whole batch:
 
-- locks the customers (one statement), reads what re-entry and a redelivery need (two), inserts
-  the runs (one);
+- locks the customers and reads what re-entry and a redelivery need (one round trip carrying
+  two statements), inserts the runs (one);
 - walks all runs side by side, level by level: the condition nodes of a level are evaluated in one
   statement per store, the other nodes decide in Python, the steps whose effects point at them are
   inserted (one statement) and every effect of the level is applied by the ``Effects`` (one
@@ -35,6 +35,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from config.metrics import RUNS_STARTED, STEPS, count_after_commit
+from segments.actions import member_counts_at_end
 from segments.domain import DomainEvent
 from segments.models import Customer, Order
 
@@ -70,7 +71,8 @@ def start_and_walk(
         return []
     applier = effects if effects is not None else ApplyEffects()
     now = timezone.now()
-    with transaction.atomic():
+    # Segment counts are written last: concurrent batches adding to one segment overlap.
+    with transaction.atomic(), member_counts_at_end():
         runs = _start(items, now)
         started = [r.pk for r in runs if r.status == Run.Status.RUNNING]
         walks = _walks(runs, items)
@@ -84,27 +86,27 @@ def _start(items, now) -> list[Run]:
     from .engine import reentry_refusal
 
     customer_ids = sorted({c.pk for _, c, _ in items})
-    list(
-        Customer.objects.select_for_update(no_key=True)
-        .filter(pk__in=customer_ids)
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
     experience_ids = sorted({e.experience_id for _, _, entries in items for e in entries})
     keys = [event.key for event, _, _ in items]
-    # One statement: each (experience, customer)'s latest rotation (re-entry), and the runs
-    # these events already started (a redelivery).
+    # One round trip, two statements: lock the customers (in id order), then read each
+    # (experience, customer)'s latest rotation (re-entry) and the runs these events already
+    # started (a redelivery). Sent together but executed one after the other, each with its own
+    # snapshot, so the read sees every run committed by whoever held a lock before us (one
+    # statement locking and reading would read from before the wait).
     with connection.cursor() as cursor:
         cursor.execute(
-            f"(SELECT DISTINCT ON (experience_id, customer_id) true, experience_id, customer_id,"
+            f"SELECT id FROM {Customer._meta.db_table} WHERE id = ANY(%s)"
+            " ORDER BY id FOR NO KEY UPDATE;"
+            f" (SELECT DISTINCT ON (experience_id, customer_id) true, experience_id, customer_id,"
             f" rotation, started_at, '' FROM {Run._meta.db_table}"
             " WHERE customer_id = ANY(%s) AND experience_id = ANY(%s)"
             " ORDER BY experience_id, customer_id, rotation DESC)"
             " UNION ALL (SELECT false, experience_id, customer_id, 0, NULL, trigger_event_key"
             f" FROM {Run._meta.db_table}"
             " WHERE trigger_event_key = ANY(%s) AND experience_id = ANY(%s))",
-            [customer_ids, experience_ids, keys, experience_ids],
+            [customer_ids, customer_ids, experience_ids, keys, experience_ids],
         )
+        cursor.nextset()  # past the locked ids
         last, already = {}, set()
         for is_last, exp, cust, rot, at, key in cursor.fetchall():
             if is_last:
@@ -169,7 +171,8 @@ def _count_steps(walks: list[Walk]) -> None:
 
 
 def _walks(runs: list[Run], items) -> list[Walk]:
-    """The runs to walk, each with its context; the triggering orders read in one statement."""
+    """The runs to walk, each with its context; the triggering orders are read in one statement
+    for the batch if a node asks for one."""
     by_key = {(event.key, customer.pk): (event, customer) for event, customer, _ in items}
     walks = []
     contexts: dict[str, EvaluationContext] = {}
@@ -181,15 +184,26 @@ def _walks(runs: list[Run], items) -> list[Walk]:
         if ctx is None:
             ctx = contexts[event.key] = EvaluationContext(customer.store, customer, event.data)
         walks.append(Walk(run, ctx, event))
-    order_ids = {
-        w.event.data["order_id"] for w in walks if isinstance(w.event.data.get("order_id"), int)
-    }
-    if order_ids:
-        orders = Order.objects.in_bulk(order_ids)
+    loaded = False
+
+    def load_orders() -> None:
+        """The triggering orders of the whole batch, read once, when a node first needs one."""
+        nonlocal loaded
+        if loaded:
+            return
+        loaded = True
+        order_ids = {
+            w.event.data["order_id"] for w in walks if isinstance(w.event.data.get("order_id"), int)
+        }
+        orders = Order.objects.in_bulk(order_ids) if order_ids else {}
         for w in walks:
+            w.ctx.load_batch_orders = None
             order = orders.get(w.event.data.get("order_id"))
             if order is not None and order.customer_id == w.run.customer_id:
                 w.ctx.__dict__["order"] = order  # the cached_property, read for the batch
+
+    for w in walks:
+        w.ctx.load_batch_orders = load_orders
     return walks
 
 
@@ -215,11 +229,12 @@ def _walk(walks: list[Walk], now, effects: Effects) -> None:
             (w, config, o) for w, config, o in decided if isinstance(o, Outcome) and o.effects
         ]
         if with_effects:
-            # Effects point at their steps: write every step so far of these runs, in order.
-            RunStep.objects.bulk_create(
-                [s for w, _, _ in with_effects for s in w.steps if s.pk is None]
-            )
-            early += [w.steps[-1] for w, _, _ in with_effects]
+            # Effects that point at their steps (an email, a grant): write every step so far of
+            # these runs, in order. (A membership names its run, not its step.)
+            pointing = [w for w, _, o in with_effects if any(e.needs_step_row for e in o.effects)]
+            if pointing:
+                RunStep.objects.bulk_create([s for w in pointing for s in w.steps if s.pk is None])
+                early += [w.steps[-1] for w in pointing]
             flat = [e for _, _, o in with_effects for e in o.effects]
             answers = iter(effects.apply(flat))
             settled = {}
@@ -242,44 +257,78 @@ def _walk(walks: list[Walk], now, effects: Effects) -> None:
         active = still
     for w in active:  # more nodes than a walk takes: the rest is walked by the stalled sweep
         finished.append(w)
-    RunStep.objects.bulk_create([s for w in finished for s in w.steps if s.pk is None])
     _count_steps(finished)
-    # The steps written before their outcome was known, and every run's position: one
-    # statement (the UPDATE of the steps, a data-modifying WITH, always runs to completion).
-    runs = sorted((w.run for w in finished), key=lambda r: r.pk)
+    _write_steps_and_runs(
+        [s for w in finished for s in w.steps if s.pk is None],
+        early,
+        sorted((w.run for w in finished), key=lambda r: r.pk),
+        now,
+    )
+
+
+def _write_steps_and_runs(late: list[RunStep], early: list[RunStep], runs: list[Run], now):
+    """Insert the steps not yet written, update those written before their outcome was known,
+    and every run's position: one round trip (an INSERT, then an UPDATE of the runs whose data-
+    modifying WITH updates the early steps, always run to completion)."""
+    statements, params = [], []
+    if late:
+        statements.append(
+            f"INSERT INTO {RunStep._meta.db_table} (run_id, node_id, rotation, status, attempt,"
+            " scheduled_at, due_at, wait_for, branch, result, error, finished_at)"
+            " SELECT run, node, rotation, status, 1, %s, due_at, wait_for, branch, result,"
+            " error, finished_at FROM unnest(%s::bigint[], %s::bigint[], %s::int[], %s::text[],"
+            " %s::timestamptz[], %s::text[], %s::text[], %s::jsonb[], %s::text[],"
+            " %s::timestamptz[]) AS u(run, node, rotation, status, due_at, wait_for, branch,"
+            " result, error, finished_at)"
+        )
+        params += [
+            now,
+            [s.run.pk for s in late],
+            [s.node_id for s in late],
+            [s.rotation for s in late],
+            [s.status for s in late],
+            [s.due_at for s in late],
+            [s.wait_for for s in late],
+            [s.branch for s in late],
+            [json.dumps(s.result, cls=DjangoJSONEncoder) for s in late],
+            [s.error for s in late],
+            [s.finished_at for s in late],
+        ]
     if runs:
+        statements.append(
+            f"WITH steps AS (UPDATE {RunStep._meta.db_table} s SET status = u.status,"
+            " result = u.result, branch = u.branch, error = u.error, due_at = u.due_at,"
+            " wait_for = u.wait_for, finished_at = u.finished_at"
+            " FROM unnest(%s::bigint[], %s::text[], %s::jsonb[], %s::text[], %s::text[],"
+            " %s::timestamptz[], %s::text[], %s::timestamptz[])"
+            " AS u(id, status, result, branch, error, due_at, wait_for, finished_at)"
+            " WHERE s.id = u.id RETURNING s.id)"
+            f" UPDATE {Run._meta.db_table} r SET status = u.status,"
+            " finished_at = u.finished_at, current_node_id = u.node,"
+            " exit_reason = u.exit_reason, updated_at = %s"
+            " FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[], %s::bigint[],"
+            " %s::text[]) AS u(id, status, finished_at, node, exit_reason)"
+            " WHERE r.id = u.id"
+        )
+        params += [
+            [s.pk for s in early],
+            [s.status for s in early],
+            [json.dumps(s.result, cls=DjangoJSONEncoder) for s in early],
+            [s.branch for s in early],
+            [s.error for s in early],
+            [s.due_at for s in early],
+            [s.wait_for for s in early],
+            [s.finished_at for s in early],
+            now,
+            [r.pk for r in runs],
+            [r.status for r in runs],
+            [r.finished_at for r in runs],
+            [r.current_node_id for r in runs],
+            [r.exit_reason for r in runs],
+        ]
+    if statements:
         with connection.cursor() as cursor:
-            cursor.execute(
-                f"WITH steps AS (UPDATE {RunStep._meta.db_table} s SET status = u.status,"
-                " result = u.result, branch = u.branch, error = u.error, due_at = u.due_at,"
-                " wait_for = u.wait_for, finished_at = u.finished_at"
-                " FROM unnest(%s::bigint[], %s::text[], %s::jsonb[], %s::text[], %s::text[],"
-                " %s::timestamptz[], %s::text[], %s::timestamptz[])"
-                " AS u(id, status, result, branch, error, due_at, wait_for, finished_at)"
-                " WHERE s.id = u.id RETURNING s.id)"
-                f" UPDATE {Run._meta.db_table} r SET status = u.status,"
-                " finished_at = u.finished_at, current_node_id = u.node,"
-                " exit_reason = u.exit_reason, updated_at = %s"
-                " FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[], %s::bigint[],"
-                " %s::text[]) AS u(id, status, finished_at, node, exit_reason)"
-                " WHERE r.id = u.id",
-                [
-                    [s.pk for s in early],
-                    [s.status for s in early],
-                    [json.dumps(s.result, cls=DjangoJSONEncoder) for s in early],
-                    [s.branch for s in early],
-                    [s.error for s in early],
-                    [s.due_at for s in early],
-                    [s.wait_for for s in early],
-                    [s.finished_at for s in early],
-                    now,
-                    [r.pk for r in runs],
-                    [r.status for r in runs],
-                    [r.finished_at for r in runs],
-                    [r.current_node_id for r in runs],
-                    [r.exit_reason for r in runs],
-                ],
-            )
+            cursor.execute("; ".join(statements), params)
 
 
 def _test_conditions(active: list[Walk]) -> dict[int, list]:

@@ -16,6 +16,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from config.logs import log_context
@@ -141,17 +142,21 @@ class Prefetched:
 
     def __init__(self, events: list[DomainEvent]):
         ids = {e.customer_id for e in events if e.customer_id}
+        in_flight = Run.objects.filter(customer_id=OuterRef("pk"), status__in=Run.ACTIVE)
         self.customers = {
             c.pk: c
-            for c in Customer.objects.select_related("store").filter(
-                pk__in=ids, store__experiences_enabled=True
-            )
+            for c in Customer.objects.select_related("store")
+            .filter(pk__in=ids, store__experiences_enabled=True)
+            .annotate(runs_in_flight=Exists(in_flight))
         }
         self.runs: dict[int, list[Run]] = {pk: [] for pk in self.customers}
-        for run in Run.objects.filter(
-            customer_id__in=self.customers, status__in=Run.ACTIVE
-        ).select_related("experience"):
-            self.runs[run.customer_id].append(run)
+        # Most customers have no run in flight: their runs are read only when some exist.
+        with_runs = [pk for pk, c in self.customers.items() if c.runs_in_flight]
+        if with_runs:
+            for run in Run.objects.filter(
+                customer_id__in=with_runs, status__in=Run.ACTIVE
+            ).select_related("experience"):
+                self.runs[run.customer_id].append(run)
         self.entries: dict[tuple[int, str], list[TriggerIndex]] = {}
         keys = {(e.store_id, e.name) for e in events if e.customer_id in self.customers}
         if keys:
@@ -172,27 +177,38 @@ def process_events(events: list[DomainEvent]) -> list[int]:
     """Handle a batch of events in their order (see ``process_event``), reading what they need
     once for the batch.
 
-    The first event of each customer without runs in flight starts its runs in a batch walk
-    (``batch.start_and_walk``: the runs of all those events walked side by side, a bounded number
-    of statements for the batch). The customer's later events, and the events of customers with
-    runs in flight (waits to resume, exits, a redelivery to finish), follow one by one, after
-    the batch committed, so each customer's events still apply in their order. Should the batch
-    fail, its events are handled one by one too.
+    In rounds: the first event of each customer without runs in flight starts its runs in a
+    batch walk (``batch.start_and_walk``: the runs of all those events walked side by side, a
+    bounded number of statements for the batch); the events of customers with runs in flight
+    (waits to resume, exits, a redelivery to finish) follow one by one; the batched customers'
+    later events make the next round, which reads their facts afresh once the batch committed.
+    So each customer's events still apply in their order, and a customer named many times (a
+    chain entering several segments) costs a round, not a walk per event. Should a batch fail,
+    its events are handled one by one.
     """
-    prefetched = Prefetched(events)
-    handled, items = _batchable(events, prefetched)
     touched: list[int] = []
-    if items:
-        try:
-            touched += start_and_walk(items)
-        except Exception:  # noqa: BLE001 - each event again alone: one bad run holds back none
-            logger.exception(
-                "A batch walk of %d events failed; handling them one by one", len(items)
-            )
-            handled -= {id(event) for event, _, _ in items}
-    for event in events:
-        if id(event) not in handled:
-            touched += process_one(event, prefetched)
+    pending = list(events)
+    while pending:
+        prefetched = Prefetched(pending)
+        handled, items = _batchable(pending, prefetched)
+        if items:
+            try:
+                touched += start_and_walk(items)
+            except Exception:  # noqa: BLE001 - each event again alone: one bad run holds back none
+                logger.exception(
+                    "A batch walk of %d events failed; handling them one by one", len(items)
+                )
+                handled -= {id(event) for event, _, _ in items}
+        settled = {event.customer_id for event in pending if id(event) in handled}
+        later = []
+        for event in pending:
+            if id(event) in handled:
+                continue
+            if event.customer_id in settled:
+                later.append(event)  # after the customer's first event: the next round
+            else:
+                touched += process_one(event, prefetched)
+        pending = later
     return touched
 
 

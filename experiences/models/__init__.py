@@ -3,6 +3,7 @@
 from .analytics import ExperienceSummary
 from .graph import Edge, Experience, ExperienceVersion, Node, TriggerIndex
 from .runs import ChainLimitHit, EmailDelivery, Run, RunStep
+from .simulation import Simulation
 
 __all__ = [
     "ChainLimitHit",
@@ -14,5 +15,6 @@ __all__ = [
     "Node",
     "Run",
     "RunStep",
+    "Simulation",
     "TriggerIndex",
 ]

@@ -18,7 +18,15 @@ from django.utils import timezone
 from config.metrics import GRANTS, count_after_commit
 from segments.models import Customer, Store, UpcomingOrder
 
-from ..models import ZERO, CreditEntry, CrossSellOffer, Incentive, RewardGrant, RewardPolicy
+from ..models import (
+    ZERO,
+    CreditEntry,
+    CrossSellOffer,
+    ExperienceSpend,
+    Incentive,
+    RewardGrant,
+    RewardPolicy,
+)
 from ..params import CreditParams, CrossSellParams, DiscountParams, FreeGiftParams, parse_params
 from .common import (
     RewardError,
@@ -288,14 +296,12 @@ def grant_rewards(requests: list[GrantRequest]) -> list[RewardGrant | RewardErro
         recent = _recent_by_customer(asked, policies)
         budgeted = {r.experience_id for r in asked if r.budget is not None and r.experience_id}
         spent = defaultdict(lambda: ZERO)
-        if budgeted:
-            for row in (
-                RewardGrant.objects.filter(experience_id__in=budgeted)
-                .exclude(status=RewardGrant.Status.SKIPPED)
-                .values("experience_id")
-                .annotate(total=Sum("amount", default=ZERO))
-            ):
-                spent[row["experience_id"]] = row["total"]
+        if budgeted:  # kept by the database's triggers on the grants (``ExperienceSpend``)
+            spent.update(
+                ExperienceSpend.objects.filter(experience_id__in=budgeted).values_list(
+                    "experience_id", "spent"
+                )
+            )
         upcoming_of: dict[int, UpcomingOrder] = {}
         for order in (
             UpcomingOrder.objects.select_for_update(of=("self",))

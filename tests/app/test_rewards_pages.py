@@ -349,3 +349,18 @@ def test_incentives_list_reads_a_constant_number_of_queries(
     assert page.count('<td><a href="/app/rewards/incentives/') == 50
     assert "Page 1 of 2" in page and "Gift 54" not in page
     assert "Gift 54" in client.get("/app/rewards/incentives/?page=2").content.decode()
+
+
+def test_switching_kind_keeps_what_was_typed(login, store, editor):
+    # given a merchant who typed a name and an expiry, then switches the kind to a free gift
+    client = login(editor)
+
+    page = client.get(
+        "/app/rewards/incentives/new/",
+        {"kind": "free_gift", "name": "Birthday mug", "expires_in_days": "30", "amount": "5"},
+    ).content.decode()
+
+    # then the free-gift form keeps them (the credit-only amount is simply not shown)
+    assert 'data-kind="free_gift"' in page
+    assert 'value="Birthday mug"' in page and 'value="30"' in page
+    assert "errorlist" not in page and "is required" not in page

@@ -65,6 +65,9 @@ def test_rule_editor_shows_line_and_column_then_preview_count(live_server, brows
     page.goto(f"{base}/app/segments/{segment.pk}/")
     rule = page.get_by_role("textbox", name="Rule", exact=True)
     # when the editor types a misspelt field, then the error names its line and column
+    # a rule never calculated says so, instead of a count or "no customer matches"
+    assert page.get_by_test_id("member-count").inner_text() == "members not counted yet"
+    assert page.get_by_text("Its members appear here once the rule has been calculated.").count()
     rule.fill("orders_count >= 3\nAND totl_spent > 10")
     error = page.get_by_test_id("rule-error")
     error.wait_for()

@@ -97,6 +97,12 @@ def test_editor_creates_from_a_template_and_manages_rewards(live_server, browser
     page.get_by_label("New incentive:").select_option("cross_sell")
     page.get_by_role("button", name="Create…").click()
     page.get_by_label("Name").fill("Grinder add-on")
+    # switching the kind back and forth keeps the name typed so far
+    page.get_by_label("Kind").select_option("free_gift")
+    expect(page.locator(".incentive-form")).to_have_attribute("data-kind", "free_gift")
+    page.get_by_label("Kind").select_option("cross_sell")
+    expect(page.locator(".incentive-form")).to_have_attribute("data-kind", "cross_sell")
+    expect(page.get_by_label("Name")).to_have_value("Grinder add-on")
     page.get_by_label("Title").fill("Burr grinder")
     page.get_by_label("Product ID").fill("grinder-1")
     page.get_by_label("Price").fill("40.00")

@@ -152,3 +152,60 @@ def test_set_based_membership_changes_apply_a_repeated_pair_in_its_order(store):
     assert history == [("added", "a"), ("removed", "c"), ("added", "d")]
     segment.refresh_from_db()
     assert segment.member_count == 2
+
+
+def _adds_to(target, **settings):
+    trigger = {"event": "order_processed", "order_type": "any", "confirm_every_order": True}
+    nodes = [
+        node("trigger", "trigger", trigger),
+        node("add", "segment", {"action": "add", "segment_id": target.pk}),
+        node("end", "end"),
+    ]
+    return nodes, [edge("trigger", "add"), edge("add", "end")]
+
+
+def test_a_customers_later_events_in_a_batch_follow_in_rounds_in_their_order(store):
+    # given an experience every order enters, and one that a customer enters once only
+    every, once = static_segment(store, "Every"), static_segment(store, "Once")
+    repeated = publish(store, *_adds_to(every), name="Every order", reentry="every_time")
+    single = publish(store, *_adds_to(once), name="Once", reentry="once")
+    alice, bob = make_customer(store), make_customer(store)
+    alices = [order_event(make_order(alice, is_subscription=True)) for _ in range(3)]
+    batch = [alices[0], order_event(make_order(bob, is_subscription=True)), *alices[1:]]
+    # when one batch holds Alice's three orders and Bob's one
+    with CaptureQueriesContext(connection) as ctx:
+        actions.process_events(batch)
+    # then Alice's runs follow her orders (rotation 1, 2, 3) and "once" let only the first in
+    runs = Run.objects.filter(experience=repeated, customer=alice).order_by("rotation")
+    assert [r.trigger_event_key for r in runs] == [e.key for e in alices]
+    assert list(
+        Run.objects.filter(experience=single, customer=alice).values_list(
+            "trigger_event_key", flat=True
+        )
+    ) == [alices[0].key]
+    assert Run.objects.filter(customer=bob).count() == 2
+    assert not Run.objects.exclude(status=Run.Status.COMPLETED).exists()
+    # and each later round is a batch walk too (no one-by-one walk: its run lock is absent)
+    assert not any('FOR UPDATE OF "experiences_run"' in q["sql"] for q in ctx.captured_queries)
+
+
+def test_a_batch_reads_the_triggering_orders_only_when_a_node_needs_them(store, milestone):
+    # given an experience whose nodes never read the order, and the milestone one (an email
+    # that names the order)
+    target = static_segment(store, "Target")
+    publish(store, *_adds_to(target), name="No order read")
+    experience, test_customers, _ = milestone
+    plain = [order_event(make_order(make_customer(store), is_subscription=True)) for _ in range(3)]
+    emailed = _milestone_orders(store, test_customers, 3)
+
+    def order_reads(events):
+        with CaptureQueriesContext(connection) as ctx:
+            actions.process_events(events)
+        return [q for q in ctx.captured_queries if q["sql"].startswith('SELECT "segments_order"')]
+
+    # when a batch only adds to a segment, then no statement reads its orders
+    assert order_reads(plain) == []
+    assert SegmentMembership.objects.filter(segment=target).count() == 3
+    # when a batch sends emails that name the order, then one statement reads them all
+    assert len(order_reads(emailed)) == 1
+    assert EmailDelivery.objects.filter(step__run__experience=experience).count() == 3

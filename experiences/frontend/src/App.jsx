@@ -22,6 +22,8 @@ import { tidy } from "./layout";
 const loadPanel = () => import("./Panel");
 const Panel = lazy(() => loadPanel().then((m) => ({ default: m.Panel })));
 import { VersionsDrawer, TestDrawer } from "./Drawers";
+import { SimulateDrawer } from "./Simulate";
+import { SettingsDrawer } from "./Settings";
 
 const nodeTypes = { step: StepNode };
 const STATUS_TEXT = { saved: "Saved", saving: "Saving…", unsaved: "Unsaved", failed: "Failed" };
@@ -82,7 +84,7 @@ function Builder({ boot }) {
     autosave.markSaved();
     if (exp.data.live_version) {
       const counts = await api.get(`experiences/${boot.experience}/counts/`);
-      if (counts.ok) useInfo.setState({ counts: counts.data });
+      if (counts.ok) useInfo.setState({ counts: counts.data, liveCounts: counts.data });
     }
     return draft.data;
   }, [api, boot.experience, showGraph, autosave]);
@@ -326,7 +328,7 @@ function Builder({ boot }) {
       <header className="topbar">
         <a className="back" href={boot.back}>← Experiences</a>
         <div className="title">
-          <strong>{boot.name}</strong>
+          <strong data-testid="experience-name">{experience?.name ?? boot.name}</strong>
           <span className="kind">{boot.kind.replace(/_/g, " ")}</span>
           {status && <span className={`badge status-${status}`}>{status}</span>}
           {experience?.live_version && <span className="muted">live: v{experience.live_version}</span>}
@@ -357,6 +359,12 @@ function Builder({ boot }) {
           </button>
           <button onClick={() => setDrawer(drawer === "versions" ? null : "versions")}>Versions</button>
           <button onClick={() => setDrawer(drawer === "test" ? null : "test")}>Test with a customer</button>
+          <button data-testid="settings-button" onClick={() => setDrawer(drawer === "settings" ? null : "settings")}>
+            Settings
+          </button>
+          <button data-testid="simulate-button" onClick={() => setDrawer(drawer === "simulate" ? null : "simulate")}>
+            Simulate
+          </button>
           {status === "live" && boot.role === "owner" && <button onClick={() => act("pause", {})}>Pause</button>}
           {status === "paused" && boot.role === "owner" && <button onClick={() => act("resume")}>Resume</button>}
           <button
@@ -498,6 +506,26 @@ function Builder({ boot }) {
           />
         )}
         {drawer === "test" && <TestDrawer api={api} boot={boot} onClose={() => setDrawer(null)} />}
+        {drawer === "settings" && experience && (
+          <SettingsDrawer
+            api={api}
+            boot={boot}
+            experience={experience}
+            onSaved={(saved) => setExperience(saved)}
+            onClose={() => setDrawer(null)}
+          />
+        )}
+        {drawer === "simulate" && (
+          <SimulateDrawer
+            api={api}
+            boot={boot}
+            experience={experience}
+            beforeStart={async () => {
+              if (!readOnly && !autosave.saved()) await autosave.save();
+            }}
+            onClose={() => setDrawer(null)}
+          />
+        )}
       </div>
     </div>
   );

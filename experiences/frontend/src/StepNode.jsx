@@ -32,7 +32,7 @@ const NONE = [];
 function StepNodeView({ id, data, selected }) {
   const segmentId = data.config?.segment_id;
   const incentiveId = data.config?.incentive_id;
-  const { label, branches, errors, count, highlight, diff, segmentName, incentiveName } = useInfo(
+  const { label, branches, errors, count, countLabel, simulated, highlight, diff, segmentName, incentiveName } = useInfo(
     useShallow((s) => ({
       segmentName: segmentId ? s.segments.find((x) => x.id === segmentId)?.name : undefined,
       incentiveName: incentiveId ? s.incentives?.find((x) => x.id === incentiveId)?.name : undefined,
@@ -40,6 +40,8 @@ function StepNodeView({ id, data, selected }) {
       branches: s.branches[id] ?? (s.catalog[data.type] ? (s.catalog[data.type].branches ?? NONE) : NEXT),
       errors: s.errorCount[id] || 0,
       count: s.counts?.nodes?.[id],
+      countLabel: s.counts?.label || "reached · 30 days",
+      simulated: Boolean(s.counts?.simulated),
       highlight: s.highlight[id],
       diff: s.diff?.status?.[id],
     })),
@@ -61,8 +63,8 @@ function StepNodeView({ id, data, selected }) {
       <div className="step-key">{id}</div>
       <div className="step-summary">{summary(data.type, data.config, { segment: segmentName, incentive: incentiveName })}</div>
       {count && (
-        <div className="step-count" data-testid={`count-${id}`}>
-          {count.reached} reached · 30 days
+        <div className={simulated ? "step-count simulated" : "step-count"} data-testid={`count-${id}`}>
+          {count.reached} {countLabel}
         </div>
       )}
       {diff && <div className={`step-diff diff-${diff}`}>{diff}</div>}

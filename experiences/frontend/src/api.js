@@ -48,6 +48,7 @@ export function makeApi(base) {
     list,
     get: (path) => call("GET", path),
     put: (path, body) => call("PUT", path, body),
+    patch: (path, body) => call("PATCH", path, body),
     post: (path, body) => call("POST", path, body ?? {}),
     del: (path) => call("DELETE", path),
   };

@@ -9,6 +9,7 @@ export const useInfo = create((set) => ({
   errors: { graph: [], nodes: {}, edges: [] },
   errorCount: {},
   counts: null,
+  liveCounts: null, // the live version's counts, put back when a simulation's are closed
   highlight: {},
   diff: null,
   // The store's segments and incentives, for pickers and node summaries (names, not ids).
