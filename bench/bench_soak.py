@@ -140,6 +140,7 @@ def _step(base: str, stream: Stream, rate: float, seconds: float) -> tuple[float
 def _sustain(base: str, stream: Stream, rate: float, minutes: float, procs: dict) -> dict:
     """Send at ``rate`` for ``minutes`` in slices of 5 s, sampling lag and memory."""
     latencies: list[float] = []
+    minutes_p99: list[float] = []
     statuses: dict[int, int] = {}
     lags: list[float] = []
     memory_start: dict[str, float] = {}
@@ -150,6 +151,8 @@ def _sustain(base: str, stream: Stream, rate: float, minutes: float, procs: dict
         for code, count in codes.items():
             statuses[code] = statuses.get(code, 0) + count
         lags.append(_lag())
+        if n % 12 == 11:  # each minute's p99: is a high one spread out or one burst?
+            minutes_p99.append(_percentile(latencies[-int(rate * 60) :], 0.99))
         if n == min(11, slices - 1):  # after the first minute: caches and pools are warm
             memory_start = {name: _tree_rss_mb(p.pid) for name, p in procs.items()}
     memory_end = {name: _tree_rss_mb(p.pid) for name, p in procs.items()}
@@ -157,6 +160,7 @@ def _sustain(base: str, stream: Stream, rate: float, minutes: float, procs: dict
         "latencies": latencies,
         "statuses": statuses,
         "lags": lags,
+        "minutes_p99": minutes_p99,
         "memory": (memory_start, memory_end),
     }
 
@@ -190,7 +194,7 @@ def main(argv: list[str]) -> None:
         ),
         "worker (celery -c 2 -B, all queues)": subprocess.Popen(
             [str(BIN / "celery"), "-A", "config", "worker", "-B", "-c", "2", "-l", "warning",
-             "-Q", "default,ingest,segments,experiences,scheduled",
+             "-Q", "default,ingest,segments,analytics,experiences,scheduled",
              "-s", str(ROOT / "var" / "bench-soak" / "celerybeat-schedule")],
             cwd=ROOT, env=env, start_new_session=True,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -237,6 +241,9 @@ def main(argv: list[str]) -> None:
         print(f"  baseline /healthz   p50 {_percentile(trivial, 0.5):.1f} ms  p99"
               f" {trivial_p99:.1f} ms at the same rate; webhook p99 ratio"
               f" {p99 / trivial_p99:.2f}")  # fmt: skip
+        print(
+            "  p99 of each minute  " + ", ".join(f"{v:.0f}" for v in result["minutes_p99"]) + " ms"
+        )
         print(f"  processing lag      median {sorted(lags)[len(lags) // 2]:.1f} s,"
               f" max {max(lags):.1f} s (oldest waiting event, every 5 s);"
               f" drained {drained_after if drained_after is None else round(drained_after, 1)}"

@@ -374,27 +374,18 @@ def _checks(store, load: Load) -> list[tuple[str, bool, str]]:
 
 
 def _faults(args, worker, redis_server, started, load_started, drains) -> None:
-    """SIGKILL the worker and start a new one; stop the broker for --outage seconds; restart it
-    without its data; restart PostgreSQL (the embedded one only)."""
+    """SIGKILL the worker and start a new one; restart the broker without its data; stop it for
+    --outage seconds; restart PostgreSQL (the embedded one only)."""
     worker.kill()
     print(f"{time.monotonic() - started:6.1f}s worker killed (SIGKILL)")
     time.sleep(1)
     worker.start()
     drains["worker killed"] = _lag_recovered(args.seconds)
 
-    # fault 2: the broker is down for --outage seconds
-    time.sleep(max(1.0, args.seconds * 0.5 - (time.monotonic() - load_started)))
-    redis_server.stop()
-    print(f"{time.monotonic() - started:6.1f}s broker stopped for {args.outage:.0f}s")
-    time.sleep(args.outage)
-    redis_server.start()
-    print(f"{time.monotonic() - started:6.1f}s broker started again")
-    drains["broker down"] = _lag_recovered(args.seconds + 60)
-
-    # fault 3: the broker restarts without its data (queued tasks, unacknowledged ones, bindings).
+    # fault 2: the broker restarts without its data (queued tasks, unacknowledged ones, bindings).
     # For 4 s before, only ingest is consumed, so that the segment evaluations and engine batches
     # the events hand off are waiting in the queues when they go.
-    time.sleep(max(1.0, args.seconds * 0.6 - (time.monotonic() - load_started)))
+    time.sleep(max(1.0, args.seconds * 0.4 - (time.monotonic() - load_started)))
     worker.kill()
     ingest_args = [a for a in worker.args if a != "-B"]
     ingest_args[ingest_args.index("-Q") + 1] = "ingest,default"
@@ -411,6 +402,15 @@ def _faults(args, worker, redis_server, started, load_started, drains) -> None:
     print(f"{time.monotonic() - started:6.1f}s broker restarted without its data, losing"
           f" {dict(lost) or 'nothing'}")  # fmt: skip
     drains["broker forgot"] = _lag_recovered(args.seconds + 60)
+
+    # fault 3: the broker is down for --outage seconds
+    time.sleep(max(1.0, args.seconds * 0.55 - (time.monotonic() - load_started)))
+    redis_server.stop()
+    print(f"{time.monotonic() - started:6.1f}s broker stopped for {args.outage:.0f}s")
+    time.sleep(args.outage)
+    redis_server.start()
+    print(f"{time.monotonic() - started:6.1f}s broker started again")
+    drains["broker down"] = _lag_recovered(args.seconds + 60)
     if args.database_url:
         return  # a shared server is not ours to restart
 

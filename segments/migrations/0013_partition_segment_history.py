@@ -6,7 +6,8 @@ same columns takes its name (primary key ``(id, at)``, ids continuing from the o
 months the old rows span and three ahead get partitions (plus a default one), the rows are
 copied, the old table is dropped, and its indexes and constraints are created again on the new
 one under their names. Django's model state does not change (``id`` stays the model's key; it is
-unique in practice, drawn from one sequence). Not reversible.
+unique in practice, drawn from one sequence). Reversing it does nothing: the table stays
+partitioned, with the same columns, which the code before it reads and writes alike.
 """
 
 import datetime as dt
