@@ -99,6 +99,7 @@ class Process:
         self.name, self.args, self.env = name, args, env
         self.log = logs / f"{name}.log"
         self.proc: subprocess.Popen | None = None
+        self.crashes = 0
 
     def start(self) -> None:
         with self.log.open("a") as out:
@@ -106,6 +107,15 @@ class Process:
                 self.args, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True,
             )  # fmt: skip
+
+    def revive(self) -> bool:
+        """Start the process again if it exited on its own (what a supervisor does); say so."""
+        if self.proc is None or self.proc.poll() is None:
+            return False
+        print(f"  ({self.name} exited on its own, code {self.proc.returncode}: started again)")
+        self.crashes += 1
+        self.start()
+        return True
 
     def kill(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -215,6 +225,7 @@ def _wait_drained(store_id: int, broker_url: str, timeout: float) -> float | Non
     started = time.monotonic()
     quiet_since = None
     while time.monotonic() - started < timeout:
+        _supervise()
         if _asking(lambda: _drained(store_id, broker_url), default=False):
             quiet_since = quiet_since or time.monotonic()
             if time.monotonic() - quiet_since >= 3:
@@ -223,6 +234,15 @@ def _wait_drained(store_id: int, broker_url: str, timeout: float) -> float | Non
             quiet_since = None
         time.sleep(0.5)
     return None
+
+
+# The processes a supervisor would restart (systemd Restart=always): see Process.revive.
+SUPERVISED: list = []
+
+
+def _supervise() -> None:
+    for process in SUPERVISED:
+        process.revive()
 
 
 def _asking(question, default=None):
@@ -242,6 +262,7 @@ def _lag_recovered(timeout: float, below: float = 5.0) -> float | None:
 
     started = time.monotonic()
     while time.monotonic() - started < timeout:
+        _supervise()
         lag = _asking(lambda: backlog().oldest_received_seconds, default=float("inf"))
         if lag < below:
             return time.monotonic() - started
@@ -560,6 +581,7 @@ def main(argv: list[str] | None = None) -> int:
         "--without-heartbeat", "--without-gossip", "--without-mingle",
     ]  # fmt: skip
     worker = Process("worker", worker_args, env, run_dir)
+    SUPERVISED.append(worker)
     failures = 0
     try:
         web.start()
@@ -592,6 +614,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  duplicates absorbed (200)     {load.answers.get(200, 0)}")
         print(f"  delivered twice / late        {load.twice} / {load.late}")
         print(f"  retried deliveries            {load.retries}")
+        print(f"  worker exits on its own       {worker.crashes} (started again by the run)")
         for fault, seconds in drains.items():
             shown = "did not recover" if seconds is None else f"{seconds:.1f}s"
             print(f"  lag back under 5 s after {fault:<15} {shown}")
