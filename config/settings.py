@@ -221,6 +221,8 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
         "PauseBehaviourEnum": "experiences.models.Experience.PauseBehaviour",
         "ExperienceKindEnum": "experiences.models.Experience.Kind",
         "SegmentKindEnum": "segments.models.Segment.Kind",
+        "SimulationModeEnum": "experiences.models.Simulation.Mode",
+        "SimulationStatusEnum": "experiences.models.Simulation.Status",
     }
 )
 

@@ -107,6 +107,6 @@ class ExperienceAnalyticsSerializer(serializers.Serializer):
 
 VERSION_PARAMETER = OpenApiParameter(
     "version",
-    {"type": "integer", "minimum": 1},
+    {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
     description="A published version's number (the live version, or the latest, unless given).",
 )
