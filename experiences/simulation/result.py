@@ -228,7 +228,7 @@ def compare_with_live(replay, simulation) -> dict[str, Any] | None:
     counts = live_counts(experience, days=simulation.days)
     return {
         "version": live.number,
-        "same_version": live.pk == replay.version.pk,
+        "same_version": replay.version is not None and live.pk == replay.version.pk,
         "entered": entered,
         "nodes": counts["nodes"],
     }

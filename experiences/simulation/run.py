@@ -132,6 +132,8 @@ def run_simulation(simulation_id: int, page: int = PAGE) -> str:
             Simulation.objects.filter(pk=simulation_id).values_list("status", flat=True).first()
             or "missing"
         )
+    if Simulation.objects.filter(pk=simulation_id, mode=Simulation.Mode.SHADOW).exists():
+        return _refresh_shadow(simulation_id, page)  # under its lock, like every later refresh
     simulation = Simulation.objects.select_related("experience__store", "version").get(
         pk=simulation_id
     )

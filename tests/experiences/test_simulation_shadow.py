@@ -143,3 +143,24 @@ def test_a_shadow_is_started_through_the_api(api, editor, store):
         format="json",
     )
     assert bad.status_code == 400 and "mode" in bad.json()
+
+
+def test_a_shadow_goes_on_when_its_draft_is_discarded(store):
+    # given a live experience whose draft is shadowed, and a customer ordering after the start
+    experience = _draft(store)
+    actions.publish_draft(experience)
+    experience.refresh_from_db()
+    _, report = actions.save_draft(experience, revision=0, nodes=NODES, edges=EDGES)
+    assert report.ok
+    shadow = start_simulation(experience, version="draft", days=7, mode="shadow")
+    run_simulation(shadow.pk)
+    customer = make_customer(store)
+    # when the draft is discarded (its version row goes) and a live order comes
+    experience.versions.filter(state="draft").delete()
+    with time_machine.travel(timezone.now() + dt.timedelta(minutes=5), tick=False):
+        _orders([customer], timezone.now() - dt.timedelta(minutes=1))
+        status = run_simulation(shadow.pk)
+    # then the shadow measures on, on its pinned graph
+    shadow.refresh_from_db()
+    assert status == Simulation.Status.RUNNING, shadow.error
+    assert shadow.result["entered"] == 1 and shadow.result["comparison"]["same_version"] is False
