@@ -46,22 +46,32 @@ class Graph:
 _graphs: dict[int, Graph] = {}
 
 
+def parse_configs(nodes: dict[int, Node]) -> dict[int, Any]:
+    """Each node's parsed configuration (None for an unknown type or one that does not parse)."""
+    configs = {}
+    for pk, node in nodes.items():
+        node_type = REGISTRY.get(node.type)
+        configs[pk] = node_type.parse(node.config)[0] if node_type else None
+    return configs
+
+
+def read_graph(version_id: int) -> Graph:
+    """Read a version's graph, drafts included, uncached (2 queries)."""
+    nodes = {n.pk: n for n in Node.objects.filter(version_id=version_id).order_by("pk")}
+    edges = {
+        (source, branch): target
+        for source, branch, target in Edge.objects.filter(version_id=version_id)
+        .order_by()
+        .values_list("source_id", "branch", "target_id")
+    }
+    return Graph(nodes, parse_configs(nodes), edges)
+
+
 def graph_for(version_id: int) -> Graph:
     """Return the graph of a published version, loaded once per process (2 queries)."""
     graph = _graphs.get(version_id)
     if graph is None:
-        nodes = {n.pk: n for n in Node.objects.filter(version_id=version_id).order_by()}
-        configs = {}
-        for pk, node in nodes.items():
-            node_type = REGISTRY.get(node.type)
-            configs[pk] = node_type.parse(node.config)[0] if node_type else None
-        edges = {
-            (source, branch): target
-            for source, branch, target in Edge.objects.filter(version_id=version_id)
-            .order_by()
-            .values_list("source_id", "branch", "target_id")
-        }
-        graph = Graph(nodes, configs, edges)
+        graph = read_graph(version_id)
         if len(_graphs) >= _GRAPH_CACHE_SIZE:
             _graphs.clear()
         _graphs[version_id] = graph
@@ -87,11 +97,7 @@ def load_graphs(version_ids) -> None:
     if len(_graphs) + len(missing) > _GRAPH_CACHE_SIZE:
         _graphs.clear()
     for version in missing:
-        configs = {}
-        for pk, node in nodes[version].items():
-            node_type = REGISTRY.get(node.type)
-            configs[pk] = node_type.parse(node.config)[0] if node_type else None
-        _graphs[version] = Graph(nodes[version], configs, edges[version])
+        _graphs[version] = Graph(nodes[version], parse_configs(nodes[version]), edges[version])
 
 
 class NodeFailed(Exception):

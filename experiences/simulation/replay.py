@@ -37,7 +37,7 @@ from segments import domain
 from segments.models import Customer
 
 from ..actions.engine import _meets_exit, held_out, reentry_refusal
-from ..actions.walker import MAX_STEPS_PER_WALK, Graph
+from ..actions.walker import MAX_STEPS_PER_WALK, Graph, parse_configs, read_graph
 from ..conditions import Subject, evaluate_many
 from ..context import EvaluationContext
 from ..effects import EffectFailed
@@ -82,18 +82,7 @@ class ReplayedContext(EvaluationContext):
 
 def load_graph(version: ExperienceVersion) -> Graph:
     """Read a version's graph (drafts included; never cached: a draft changes)."""
-    nodes = {n.pk: n for n in Node.objects.filter(version=version).order_by("pk")}
-    configs = {}
-    for pk, node in nodes.items():
-        node_type = REGISTRY.get(node.type)
-        configs[pk] = node_type.parse(node.config)[0] if node_type else None
-    edges = {
-        (source, branch): target
-        for source, branch, target in Edge.objects.filter(version=version)
-        .order_by()
-        .values_list("source_id", "branch", "target_id")
-    }
-    return Graph(nodes, configs, edges)
+    return read_graph(version.pk)
 
 
 def snapshot_graph(version: ExperienceVersion) -> dict[str, list]:
@@ -125,16 +114,12 @@ def graph_from_snapshot(snapshot: dict, version: ExperienceVersion | None) -> Gr
             position_y=item.get("y", 0),
         )  # fmt: skip
         nodes[pk], pks[item["key"]] = node, pk
-    configs = {}
-    for pk, node in nodes.items():
-        node_type = REGISTRY.get(node.type)
-        configs[pk] = node_type.parse(node.config)[0] if node_type else None
     edges = {
         (pks[e["source"]], e.get("branch", "")): pks[e["target"]]
         for e in snapshot.get("edges", [])
         if e["source"] in pks and e["target"] in pks
     }
-    return Graph(nodes, configs, edges)
+    return Graph(nodes, parse_configs(nodes), edges)
 
 
 @dataclass(slots=True, eq=False)

@@ -120,28 +120,29 @@ def run_simulation(simulation_id: int, page: int = PAGE) -> str:
     claimed = Simulation.objects.filter(pk=simulation_id, status=Simulation.Status.QUEUED).update(
         status=Simulation.Status.RUNNING, started_at=now, heartbeat_at=now
     )
-    if (
-        not claimed
-        and Simulation.objects.filter(
-            pk=simulation_id, mode=Simulation.Mode.SHADOW, status=Simulation.Status.RUNNING
-        ).exists()
-    ):
+    row = Simulation.objects.filter(pk=simulation_id).values_list("mode", "status").first()
+    if row is None:
+        return "missing"
+    mode, status = row
+    if mode == Simulation.Mode.SHADOW and status == Simulation.Status.RUNNING:
         return _refresh_shadow(simulation_id, page)
     if not claimed:
-        return (
-            Simulation.objects.filter(pk=simulation_id).values_list("status", flat=True).first()
-            or "missing"
-        )
-    if Simulation.objects.filter(pk=simulation_id, mode=Simulation.Mode.SHADOW).exists():
-        return _refresh_shadow(simulation_id, page)  # under its lock, like every later refresh
-    simulation = Simulation.objects.select_related("experience__store", "version").get(
-        pk=simulation_id
-    )
+        return status
+    return _run(simulation_id, page)
+
+
+def _run(simulation_id: int, page: int) -> str:
+    """Replay a running simulation; a crash leaves its status and what went wrong."""
     # The replay holds millions of small objects that reference counting frees; the cyclic
     # collector would rescan them all, again and again, for nothing: off while it runs.
     collecting = gc.isenabled()
     gc.disable()
     try:
+        simulation = Simulation.objects.select_related("experience__store", "version").get(
+            pk=simulation_id
+        )
+        if simulation.status != Simulation.Status.RUNNING:
+            return simulation.status
         return _replay(simulation, page)
     except Exception as exc:  # noqa: BLE001 - a crash leaves its status and what went wrong
         logger.exception("Simulation %s failed", simulation_id)
@@ -211,27 +212,9 @@ def _refresh_shadow(simulation_id: int, page: int) -> str:
         (locked,) = cursor.fetchone()
     if not locked:
         return Simulation.Status.RUNNING
-    collecting = gc.isenabled()
-    gc.disable()
     try:
-        simulation = Simulation.objects.select_related("experience__store", "version").get(
-            pk=simulation_id
-        )
-        if simulation.status != Simulation.Status.RUNNING:
-            return simulation.status
-        return _replay(simulation, page)
-    except Exception as exc:  # noqa: BLE001 - a crash leaves its status and what went wrong
-        logger.exception("Shadow simulation %s failed", simulation_id)
-        Simulation.objects.filter(pk=simulation_id, status=Simulation.Status.RUNNING).update(
-            status=Simulation.Status.FAILED,
-            result=None,
-            error=f"{type(exc).__name__}: {exc}"[:500],
-            finished_at=timezone.now(),
-        )
-        return Simulation.Status.FAILED
+        return _run(simulation_id, page)
     finally:
-        if collecting:
-            gc.enable()
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [SHADOW_LOCK, simulation_id])
 
