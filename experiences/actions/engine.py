@@ -412,7 +412,7 @@ def _handle_active_runs(
     active = [r for r in runs if r.trigger_event_key != event.key]
     if not active:
         return interrupted
-    exiting = [r.pk for r in active if _meets_exit(r.experience.exit_criteria, event)]
+    exiting = [r.pk for r in active if meets_exit(r.experience.exit_criteria, event)]
     resumed: list[int] = []
     now = timezone.now()
     with transaction.atomic():
@@ -450,7 +450,9 @@ def _handle_active_runs(
     return interrupted + resumed
 
 
-def _meets_exit(criteria: list[str], event: DomainEvent) -> bool:
+def meets_exit(criteria: list[str], event: DomainEvent) -> bool:
+    """Return whether the event is one of the experience's exit criteria (the simulation's
+    replay exits runs with the same test)."""
     segment_id = event.data.get("segment_id")
     for item in criteria or []:
         if item == event.name:

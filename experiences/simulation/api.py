@@ -22,6 +22,7 @@ from segments.models import Role
 from ..models import Simulation
 from ..models.simulation import MAX_DAYS, MIN_DAYS
 from .run import cancel_simulation
+from .schema import SimulationResultSerializer
 
 MAX_VERSION = 2**31 - 1
 
@@ -112,14 +113,7 @@ class SimulationSerializer(serializers.ModelSerializer):
             request=self.context.get("request"),
         )
 
-    @extend_schema_field(
-        {
-            "type": "object",
-            "nullable": True,
-            "description": "When done: entered, nodes (per node key: reached, paths), "
-            "segment_changes, rewards, emails, warnings, sample, comparison.",
-        }
-    )
+    @extend_schema_field(SimulationResultSerializer(allow_null=True))
     def get_result(self, obj):
         return obj.result
 

@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from rewards.actions import RewardError
-from rewards.actions.grants import _batch_cap_reason, _what_is_given
+from rewards.actions.grants import batch_cap_reason, what_is_given
 from rewards.models import RewardGrant as Grant
 from rewards.models import RewardPolicy
 
@@ -96,7 +96,7 @@ class SimulatedEffects(RecordEffects):
 
     def _grant(self, e: RewardGrant) -> dict[str, Any] | EffectFailed:
         try:
-            value, _item = _what_is_given(e.kind, e.incentive, e.amount, None)
+            value, _item = what_is_given(e.kind, e.incentive, e.amount, None)
         except RewardError as exc:
             return EffectFailed(str(exc))
         reason, why = "", ""
@@ -106,7 +106,7 @@ class SimulatedEffects(RecordEffects):
             reason, why = "Nothing to give: the credit amount is 0.00.", "other"
         recent = self._recent_of(e.customer.pk, e.now)
         if not reason and recent is not None:
-            reason = _batch_cap_reason(self.store, self.policy, recent, e.kind, value)
+            reason = batch_cap_reason(self.store, self.policy, recent, e.kind, value)
             why = "cap" if reason else ""
         if not reason and self.budget is not None:
             if self.tally.cost + value > self.budget:

@@ -7,7 +7,7 @@ It is the live engine's logic on simulated runs held in memory (never ``Run``/``
   one condition compiler and evaluated set-based for a whole page of events in one statement per
   replayed day (``conditions.evaluate_many`` with each event's moment: the customer's order
   figures as they were then), the re-entry policy (``engine.reentry_refusal``) against the
-  simulated runs, the holdout (``engine.held_out``), exit criteria (``engine._meets_exit``);
+  simulated runs, the holdout (``engine.held_out``), exit criteria (``engine.meets_exit``);
 - walking: the node types' own ``execute`` and ``settle``, runs walked side by side level by
   level with the condition nodes of a level evaluated in one statement per replayed day, exactly
   as the batch walker does; effects through ``SimulatedEffects``;
@@ -36,7 +36,7 @@ from typing import Any
 from segments import domain
 from segments.models import Customer
 
-from ..actions.engine import _meets_exit, held_out, reentry_refusal
+from ..actions.engine import held_out, meets_exit, reentry_refusal
 from ..actions.walker import MAX_STEPS_PER_WALK, Graph, parse_configs, read_graph
 from ..conditions import Subject, evaluate_many
 from ..context import EvaluationContext
@@ -346,7 +346,7 @@ class Replay:
         runs = self.active.get(event.customer_id)
         if not runs:
             return
-        exits = _meets_exit(self.experience.exit_criteria, event)
+        exits = meets_exit(self.experience.exit_criteria, event)
         for run in list(runs):
             if exits:
                 run.status, run.token = "exited", run.token + 1

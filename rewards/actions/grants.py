@@ -66,7 +66,7 @@ def _product_item(params, price: Decimal) -> dict:
     }
 
 
-def _what_is_given(kind, incentive, amount, upcoming) -> tuple[Decimal, dict]:
+def what_is_given(kind, incentive, amount, upcoming) -> tuple[Decimal, dict]:
     """Return the grant's amount (the value given) and the item it adds to an order."""
     if kind == RewardGrant.Kind.CREDIT:
         if amount is None:
@@ -222,7 +222,9 @@ def _recent_by_customer(requests: list[GrantRequest], policies: dict) -> dict:
     return recent
 
 
-def _batch_cap_reason(store, policy, recent, kind, amount) -> str:
+def batch_cap_reason(store, policy, recent, kind, amount) -> str:
+    """Return why the store's caps refuse one more grant to a customer whose recent grants are
+    ``recent`` (count, credit), or "" when they allow it. The simulation asks the same question."""
     if policy is None:
         return ""
     count, credit = recent
@@ -328,7 +330,7 @@ def grant_rewards(requests: list[GrantRequest]) -> list[RewardGrant | RewardErro
                 continue
             upcoming = upcoming_of.get(r.customer.pk)
             try:
-                value, item = _what_is_given(r.kind, r.incentive, r.amount, upcoming)
+                value, item = what_is_given(r.kind, r.incentive, r.amount, upcoming)
             except RewardError as exc:
                 results[i] = exc
                 continue
@@ -340,7 +342,7 @@ def grant_rewards(requests: list[GrantRequest]) -> list[RewardGrant | RewardErro
                 reason = f"The incentive {r.incentive.name!r} is inactive."
             elif r.kind == RewardGrant.Kind.CREDIT and value <= 0:
                 reason = "Nothing to give: the credit amount is 0.00."
-            reason = reason or _batch_cap_reason(r.store, policy, counted, r.kind, value)
+            reason = reason or batch_cap_reason(r.store, policy, counted, r.kind, value)
             if not reason and r.budget is not None and r.experience_id is not None:
                 total = spent[r.experience_id]
                 if total + value > r.budget:

@@ -7,12 +7,14 @@ from decimal import Decimal
 import pytest
 from django.db.models import Count, Sum
 from django.utils import timezone
+from rest_framework import serializers
 
 from experiences import actions
 from experiences.models import Run, RunStep, Simulation
 from experiences.queries import live_counts
 from experiences.simulation import history
 from experiences.simulation.run import run_simulation, start_simulation
+from experiences.simulation.schema import SimulationResultSerializer
 from rewards.models import RewardGrant, RewardPolicy
 from segments.models import SegmentMembership
 from tests.fixtures.factories import make_customer, make_order
@@ -36,6 +38,28 @@ def _simulate(experience, version="draft", days=90, **kwargs) -> Simulation:
     run_simulation(simulation.pk, **kwargs)
     simulation.refresh_from_db()
     return simulation
+
+
+def _assert_matches_schema(value, serializer, where="result"):
+    """Every key the result holds is a published field and every published field is there."""
+    if isinstance(serializer, serializers.ListSerializer):
+        assert isinstance(value, list), where
+        for n, item in enumerate(value):
+            _assert_matches_schema(item, serializer.child, f"{where}[{n}]")
+    elif isinstance(serializer, serializers.DictField):
+        assert isinstance(value, dict), where
+        for key, item in value.items():
+            _assert_matches_schema(item, serializer.child, f"{where}.{key}")
+    elif isinstance(serializer, serializers.Serializer):
+        if value is None:
+            assert serializer.allow_null, f"{where} is null"
+            return
+        assert set(value) == set(serializer.fields), (where, set(value) ^ set(serializer.fields))
+        for key, field in serializer.fields.items():
+            _assert_matches_schema(value[key], field, f"{where}.{key}")
+    else:
+        assert value is not None or serializer.allow_null, f"{where} is null"
+        serializer.run_validation(value)  # raises on a value of another type
 
 
 def _draft(store, nodes, edges, **settings):
@@ -101,6 +125,8 @@ def test_simulation_counts_equal_publishing_and_replaying_the_same_events_for_re
     # and the live version over the same period is there to compare with
     assert result["comparison"]["same_version"] is True
     assert result["comparison"]["entered"] == result["entered"]
+    # and the result is exactly what the OpenAPI schema publishes, key for key
+    _assert_matches_schema(result, SimulationResultSerializer())
 
 
 def test_a_simulation_changes_no_table_but_its_own(store):
