@@ -23,7 +23,7 @@ from functools import cache
 from celery import current_app
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from config.logs import log_context
@@ -451,12 +451,13 @@ def sweep_pending(*, grace_seconds: float | None = None) -> int:
         status=InboundEvent.Status.RECEIVED, next_attempt_at__lte=now
     ).values("pk")[:10_000]
     found = overdue.count() + due.count()
+    since, until = claim_bounds(now, _claim_window())
     stale = InboundEvent.objects.filter(
-        status=InboundEvent.Status.RECEIVED, received_at__lt=now - _claim_window()
+        Q(received_at__lt=since) | Q(received_at__gt=until), status=InboundEvent.Status.RECEIVED
     )
     if stale.exists():
-        # Older than the drains' claim window (an outage that long, a retry across it): drained
-        # here, reading every month.
+        # Outside the drains' claim window (an outage that long, a retry across it, a clock far
+        # ahead): drained here, reading every month.
         logger.warning("Sweep found events pending for over %s; draining them", _claim_window())
         drain_pending(every_month=True)
     if found:

@@ -106,16 +106,20 @@ def test_dedupe_keys_past_retention_are_deleted_and_recent_ones_kept(store, sett
     assert partitions.drop_old_dedupe_keys() == 0
 
 
-def test_events_pending_beyond_the_claim_window_are_drained_by_the_sweep(store, settings):
-    # given an event received 10 days ago and still pending (a long outage)
+def test_events_pending_outside_the_claim_window_are_drained_by_the_sweep(store, settings):
+    # given an event received 10 days ago and still pending (a long outage), and one stamped
+    # by a web process whose clock is 3 hours ahead
     settings.INGEST_CLAIM_WINDOW_DAYS = 7
     with time_machine.travel(timezone.now() - dt.timedelta(days=10)):
-        event_id = actions.record_delivery(*_delivery(store, "late", 3))
+        late = actions.record_delivery(*_delivery(store, "late", 3))
+    with time_machine.travel(timezone.now() + dt.timedelta(hours=3)):
+        ahead = actions.record_delivery(*_delivery(store, "ahead", 4))
     # when a drain claims, then the sweep runs
     assert actions.process_batch() == 0
     actions.sweep_pending()
-    # then the sweep applied it
-    assert InboundEvent.objects.get(pk=event_id).status == InboundEvent.Status.PROCESSED
+    # then the sweep applied both
+    statuses = InboundEvent.objects.filter(pk__in=[late, ahead]).values_list("status", flat=True)
+    assert list(statuses) == [InboundEvent.Status.PROCESSED] * 2
 
 
 # --- partitions ahead and the default partition ----------------------------------------------
