@@ -19,14 +19,16 @@ Partitioned (PostgreSQL declarative partitioning by range of months):
   carry ``received_at`` bounds so that they read only the months they need.
 - ``segments_outboxevent`` on ``created_at``, with ``key`` unique within each month's partition
   (a partition-local unique index; the insert's ``ON CONFLICT DO NOTHING`` names no target, so
-  it checks them). That is as strong as the unique key it replaces: the DomainEvent's own
-  ``occurred_at`` is not usable (it is the time the object was built, and a follow-up built again
-  gets a new one), but the old key was only ever unique while its row existed, and sent rows are
-  deleted after a day; a key recorded again later was recorded twice then as now, and receivers
-  dedupe on the key. Keys are recorded by the transaction that creates what they name (an
-  inbound event applied once, a history row, a run step), so a repeat is the rare path in
-  both cases. Sent rows are deleted a day after; a past month's partition with nothing left to
-  send is dropped whole (``drop_sent_outbox_months``) instead of deleting its last rows.
+  it checks them). The DomainEvent's ``occurred_at`` could not key it: it is the time the object
+  was built, and a follow-up built again gets a new one. What the month gives up is narrow: a
+  key recorded again across a month boundary while its first row is still kept (unsent, or
+  sent less than a day ago) is recorded twice where it was absorbed before. The old key already
+  let through a key recorded again after its row was deleted, so receivers dedupe on the key
+  (one run per experience and trigger key), and keys are recorded by the transaction that
+  creates what they name (an inbound event applied once, a history row, a run step), which its
+  own unique keys keep from running twice: "an event is recorded once" holds in effect. Sent
+  rows are deleted a day after; a past month's partition with nothing left to send is dropped
+  whole (``drop_sent_outbox_months``) instead of deleting its last rows.
 
 Not partitioned: ``experiences_run`` / ``experiences_runstep`` (the experiences app's own
 matter: their exactly-once keys and the grants and emails pointing at steps).
