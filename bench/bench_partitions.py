@@ -1,10 +1,13 @@
-"""Monthly partitions of the membership history: the hot queries' plans, and their time.
+"""Monthly partitions of the membership history and the inbound events: the hot queries' plans,
+and their time.
 
 Run: ``make bench BENCH_ARGS="partitions --rows=1000000"`` (default 500,000 rows over 12 months).
 
 Seeds history rows for one segment of a bench store spread over the last 12 months, then prints
 the ``EXPLAIN`` of each hot query (which partitions it reads) and its median time, next to the
-same query on an unpartitioned copy of the same rows with the same indexes (the baseline).
+same query on an unpartitioned copy of the same rows with the same indexes (the baseline). Then
+the same for inbound events (``bench_events``): the worker's claim, and the request's insert
+(key table and event in one statement) against the single-table insert it replaced.
 """
 
 from __future__ import annotations
@@ -113,3 +116,6 @@ def main(argv: list[str]) -> None:
               f" ratio {partitioned / flat:.2f}")  # fmt: skip
         print("  " + plan.replace("\n", "\n  "))
     _sql(f"DROP TABLE IF EXISTS {FLAT}")
+    from .bench_events import run as run_events
+
+    run_events(options.rows, options.repeat)

@@ -372,6 +372,12 @@ OUTBOX_SWEEP_GRACE_SECONDS = float(os.environ.get("OUTBOX_SWEEP_GRACE_SECONDS") 
 # how many days the raw payload of an applied inbound event is emptied (0: kept forever).
 PARTITION_MONTHS_AHEAD = int(os.environ.get("PARTITION_MONTHS_AHEAD") or 3)
 INBOUND_PAYLOAD_RETENTION_DAYS = int(os.environ.get("INBOUND_PAYLOAD_RETENTION_DAYS") or 90)
+# Delivery keys (the webhook's exactly-once record) are deleted after this many days: far beyond
+# Shopify's 4 hours and Recharge's 48 hours of retries (0: kept forever).
+INBOUND_DEDUPE_RETENTION_DAYS = int(os.environ.get("INBOUND_DEDUPE_RETENTION_DAYS") or 30)
+# Drains claim pending events received within this many days (the months they read); the sweep
+# drains older ones.
+INGEST_CLAIM_WINDOW_DAYS = int(os.environ.get("INGEST_CLAIM_WINDOW_DAYS") or 7)
 # Journalled tasks (segments/task_journal.py) not run after this are sent again (with backoff).
 TASK_JOURNAL_GRACE_SECONDS = float(os.environ.get("TASK_JOURNAL_GRACE_SECONDS") or 300)
 # Running runs nobody moved for this long are restarted by the experiences sweep.

@@ -322,6 +322,21 @@ def _checks(store, load: Load) -> list[tuple[str, bool, str]]:
         ),
         ("every delivery was answered", load.unanswered == 0, f"{load.unanswered} unanswered"),
         (
+            "no delivery key stored twice, each naming its event",
+            not one(
+                "SELECT count(*) FROM segments_inboundevent e LEFT JOIN segments_inbounddelivery d"
+                " ON d.event_id = e.id AND (d.store_id, d.source, d.dedupe_key) ="
+                " (e.store_id, e.source, e.dedupe_key) WHERE e.store_id = %s AND d.id IS NULL",
+                [store.pk],
+            )
+            and not one(
+                "SELECT count(*) FROM (SELECT 1 FROM segments_inboundevent WHERE store_id = %s"
+                " GROUP BY source, dedupe_key HAVING count(*) > 1) d",
+                [store.pk],
+            ),
+            "every event has its segments_inbounddelivery row; no key has two events",
+        ),
+        (
             "no reward granted twice",
             one(
                 "SELECT count(*) FROM (SELECT 1 FROM rewards_rewardgrant WHERE store_id = %s"

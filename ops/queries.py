@@ -6,6 +6,7 @@ unsent, steps ``waiting``), taken when asked: nothing is stored or refreshed in 
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from django.db import connection
@@ -70,10 +71,23 @@ def backlog() -> Backlog:
     )
 
 
-def failed_events(limit: int = 50):
-    """Return the newest failed inbound events, with their store."""
+FAILED_EVENTS_DAYS = 31
+
+
+def failed_events(limit: int = 50, *, days: int = FAILED_EVENTS_DAYS):
+    """Return the newest inbound events failed in the last ``days``, with their store.
+
+    The window keeps the read to the latest months' partitions (the admin lists older ones).
+    """
+    from django.utils import timezone
+
+    now = timezone.now()
     return (
-        InboundEvent.objects.filter(status=InboundEvent.Status.FAILED)
+        InboundEvent.objects.filter(
+            status=InboundEvent.Status.FAILED,
+            received_at__gte=now - dt.timedelta(days=days),
+            received_at__lte=now + dt.timedelta(hours=1),  # a web process's clock ahead
+        )
         .select_related("store")
         .only("id", "store__name", "source", "topic", "attempts", "last_error", "received_at")
         .order_by("-received_at", "-id")[:limit]

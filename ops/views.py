@@ -40,6 +40,7 @@ def operations(request):
         "unsent_age": _age(backlog.oldest_unsent_seconds),
         "journal_age": _age(backlog.oldest_queued_seconds),
         "failed_events": list(queries.failed_events()),
+        "failed_days": queries.FAILED_EVENTS_DAYS,
         "stuck": list(queries.stuck_calculations()),
         "waits": list(queries.waits_due()),
         "may_replay": request.user.has_perm("segments.view_inboundevent"),

@@ -90,8 +90,9 @@ def announce_all(events: list[DomainEvent]) -> None:
         from .outbox import deliver, record
 
         batch = list(events)
+        since = timezone.now()
         ids = record(batch)
-        transaction.on_commit(lambda: deliver(ids, batch))
+        transaction.on_commit(lambda: deliver(ids, batch, since=since))
 
 
 _strict = contextvars.ContextVar("domain_events_strict", default=False)

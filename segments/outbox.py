@@ -16,15 +16,18 @@ import logging
 from django.db import connection, transaction
 from django.utils import timezone
 
-from . import domain
+from . import domain, partitions
 from .models import OutboxEvent
 
 logger = logging.getLogger(__name__)
 
+# No conflict target: the key is unique within each month's partition (a local index, which a
+# target could not name on the partitioned table), so every unique index of the partition is
+# checked; the only other one is the primary key, on a fresh id.
 _INSERT = """
 INSERT INTO segments_outboxevent (store_id, key, event, created_at)
 SELECT * FROM unnest(%s::bigint[], %s::text[], %s::jsonb[], %s::timestamptz[])
-ON CONFLICT (key) DO NOTHING
+ON CONFLICT DO NOTHING
 RETURNING id
 """
 
@@ -45,8 +48,13 @@ def record(events: list[domain.DomainEvent]) -> list[int]:
         return [row[0] for row in cursor.fetchall()]
 
 
-def deliver(ids: list[int], events: list[domain.DomainEvent]) -> bool:
-    """Send recorded events to the receivers and mark them sent; on failure keep them unsent."""
+def deliver(
+    ids: list[int], events: list[domain.DomainEvent], *, since: dt.datetime | None = None
+) -> bool:
+    """Send recorded events to the receivers and mark them sent; on failure keep them unsent.
+
+    ``since``, a time taken before they were recorded, lets the update skip older months.
+    """
     try:
         with domain.strict_delivery():
             domain.send_now(events)
@@ -54,7 +62,10 @@ def deliver(ids: list[int], events: list[domain.DomainEvent]) -> bool:
         logger.exception("Could not deliver %d domain events; the sweep will", len(events))
         return False
     if ids:
-        OutboxEvent.objects.filter(pk__in=ids).update(sent_at=timezone.now())
+        rows = OutboxEvent.objects.filter(pk__in=ids)
+        if since is not None:
+            rows = rows.filter(created_at__gte=since)
+        rows.update(sent_at=timezone.now())
     return True
 
 
@@ -62,7 +73,9 @@ def sweep(*, grace: dt.timedelta = dt.timedelta(seconds=30), limit: int = 1000) 
     """Deliver events left unsent past the grace period; forget sent ones after a day.
 
     Rows are claimed with ``SKIP LOCKED`` and marked sent in the transaction that delivers them,
-    so overlapping sweeps never deliver a row twice. Return how many were delivered.
+    so overlapping sweeps never deliver a row twice. Sent rows of the live months are deleted; a
+    past month's partition with nothing unsent is dropped whole
+    (``partitions.drop_sent_outbox_months``). Return how many were delivered.
     """
     now = timezone.now()
     with transaction.atomic():
@@ -76,6 +89,7 @@ def sweep(*, grace: dt.timedelta = dt.timedelta(seconds=30), limit: int = 1000) 
                 domain.send_now([domain.DomainEvent.from_dict(row.event) for row in rows])
             OutboxEvent.objects.filter(pk__in=[row.pk for row in rows]).update(sent_at=now)
     OutboxEvent.objects.filter(sent_at__lt=now - dt.timedelta(days=1)).delete()
+    partitions.drop_sent_outbox_months()
     if rows:
         logger.info("Outbox sweep delivered %d domain events", len(rows))
     return len(rows)

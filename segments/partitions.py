@@ -1,22 +1,37 @@
-"""Monthly partitions for the data that grows without bound, and the retention of raw payloads.
+"""Monthly partitions for the data that grows without bound, the retention of raw payloads and
+of dedupe keys, and the outbox's months dropped whole.
 
 Partitioned (PostgreSQL declarative partitioning by range of months):
 
 - ``segments_segmenthistory`` on ``at``: every add and remove, kept forever, no unique key and
   nothing pointing at it (bulk announcements name its ids as plain integers), so the partition
   key can join the primary key, ``(id, at)``, without weakening anything.
+- ``segments_inboundevent`` on ``received_at``. Its exactly-once key, ``(store, source,
+  dedupe_key)``, cannot stay on it (a unique key of a partitioned table must contain the month,
+  and a delivery repeated across a month boundary would then be applied twice), so it lives in
+  ``segments_inbounddelivery``, unpartitioned and narrow: the request writes the key and the
+  event in one statement (``INSERT ... ON CONFLICT DO NOTHING RETURNING`` in a CTE, then the
+  event's insert from what it returned), so a duplicate writes neither and the event exists iff
+  its key does. Keys older than ``INBOUND_DEDUPE_RETENTION_DAYS`` (30) are deleted: Shopify
+  retries for 4 hours and Recharge for 48, so a redelivery of a key that old does not happen.
+  The events stay; payloads are emptied after ``INBOUND_PAYLOAD_RETENTION_DAYS``. Readers by id
+  (replay, admin) read every partition's primary key index; the worker's claim and its updates
+  carry ``received_at`` bounds so that they read only the months they need.
+- ``segments_outboxevent`` on ``created_at``, with ``key`` unique within each month's partition
+  (a partition-local unique index; the insert's ``ON CONFLICT DO NOTHING`` names no target, so
+  it checks them). The DomainEvent's ``occurred_at`` could not key it: it is the time the object
+  was built, and a follow-up built again gets a new one. What the month gives up is narrow: a
+  key recorded again across a month boundary while its first row is still kept (unsent, or
+  sent less than a day ago) is recorded twice where it was absorbed before. The old key already
+  let through a key recorded again after its row was deleted, so receivers dedupe on the key
+  (one run per experience and trigger key), and keys are recorded by the transaction that
+  creates what they name (an inbound event applied once, a history row, a run step), which its
+  own unique keys keep from running twice: "an event is recorded once" holds in effect. Sent
+  rows are deleted a day after; a past month's partition with nothing left to send is dropped
+  whole (``drop_sent_outbox_months``) instead of deleting its last rows.
 
-Not partitioned, and why (each relies on a unique key that does not contain a time):
-
-- ``segments_inboundevent``: ``(store, source, dedupe_key)`` is what makes a redelivered webhook
-  count once; with the month in the key a delivery repeated across a month boundary would be
-  applied twice. Its growth is the raw payload, which ``drop_old_payloads`` empties after
-  ``INBOUND_PAYLOAD_RETENTION_DAYS``; the rows stay as the dedupe record.
-- ``segments_outboxevent``: its ``key`` is unique (an event is recorded once) and sent rows are
-  deleted after a day, so it does not grow.
-- ``experiences_run`` / ``experiences_runstep``: one run per experience and event, one step per
-  run, node and rotation, and grants and emails point at the step: the engine's exactly-once
-  keys and foreign keys would all have to carry the month.
+Not partitioned: ``experiences_run`` / ``experiences_runstep`` (the experiences app's own
+matter: their exactly-once keys and the grants and emails pointing at steps).
 
 A partition per month is created ahead by the beat task ``scheduled.maintain_partitions``; a
 default partition catches rows outside them (a clock far off, an import of old history), and
@@ -29,13 +44,20 @@ import datetime as dt
 import logging
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 logger = logging.getLogger(__name__)
 
 # table -> the timestamp column it is partitioned on
-PARTITIONED = {"segments_segmenthistory": "at"}
+PARTITIONED = {
+    "segments_segmenthistory": "at",
+    "segments_inboundevent": "received_at",
+    "segments_outboxevent": "created_at",
+}
+# table -> columns unique within each partition (a local index, created with the partition)
+LOCAL_UNIQUE = {"segments_outboxevent": ("key",)}
+OUTBOX = "segments_outboxevent"
 
 
 def month_start(day: dt.date) -> dt.date:
@@ -82,7 +104,11 @@ def create_month(table: str, column: str, month: dt.date) -> bool:
     low, high = _bound(month), _bound(add_months(month, 1))
     default = default_partition(table)
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f"CREATE TABLE {name} (LIKE {table} INCLUDING DEFAULTS)")
+        cursor.execute(
+            f"CREATE TABLE {name} (LIKE {table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
+        )
+        for col in LOCAL_UNIQUE.get(table, ()):
+            cursor.execute(f"CREATE UNIQUE INDEX {name}_{col} ON {name} ({col})")
         cursor.execute(
             f"WITH moved AS (DELETE FROM {default} WHERE {column} >= %s AND {column} < %s "
             f"RETURNING *) INSERT INTO {name} SELECT * FROM moved",
@@ -141,6 +167,86 @@ def drop_old_payloads(*, days: int | None = None, batch: int = 5000, batches: in
     return emptied
 
 
+def drop_old_dedupe_keys(*, days: int | None = None, batch: int = 5000, batches: int = 20) -> int:
+    """Delete the delivery keys received more than ``days`` ago; return how many.
+
+    A key is kept far beyond the platforms' retry windows (hours, two days), so a redelivery
+    never finds its key gone. Batched like ``drop_old_payloads``.
+    """
+    days = settings.INBOUND_DEDUPE_RETENTION_DAYS if days is None else days
+    if not days:
+        return 0
+    cutoff = timezone.now() - dt.timedelta(days=days)
+    deleted = 0
+    for _ in range(batches):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "DELETE FROM segments_inbounddelivery WHERE id IN ("
+                " SELECT id FROM segments_inbounddelivery WHERE received_at < %s"
+                " LIMIT %s FOR UPDATE SKIP LOCKED)",
+                [cutoff, batch],
+            )
+            deleted += cursor.rowcount
+            if cursor.rowcount < batch:
+                break
+    if deleted:
+        logger.info("Deleted %d delivery keys older than %d days", deleted, days)
+    return deleted
+
+
+def _month_of(name: str, table: str) -> dt.date | None:
+    suffix = name.removeprefix(f"{table}_p")
+    if suffix == name or len(suffix) != 6 or not suffix.isdigit():
+        return None
+    return dt.date(int(suffix[:4]), int(suffix[4:]), 1)
+
+
+def _has_unsent(name: str) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {name} WHERE sent_at IS NULL)")
+        return cursor.fetchone()[0]
+
+
+def drop_sent_outbox_months(*, keep: dt.timedelta = dt.timedelta(days=1)) -> list[str]:
+    """Drop the outbox partitions of months that ended more than ``keep`` ago and hold no unsent
+    row; return their names.
+
+    Such a partition holds only rows the sweep would delete one by one; dropping it returns its
+    space at once. The check runs under the partition's lock, so no row can be marked or added
+    meanwhile; a short lock timeout makes a busy moment skip the drop until the next sweep
+    rather than queue the outbox's writers behind it.
+    """
+    if connection.vendor != "postgresql":
+        return []
+    limit = timezone.now() - keep
+    dropped = []
+    for name in sorted(existing_partitions(OUTBOX)):
+        month = _month_of(name, OUTBOX)
+        if month is None:
+            continue
+        end = dt.datetime.combine(add_months(month, 1), dt.time(0), dt.UTC)
+        if end > limit or _has_unsent(name):
+            continue
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = '500ms'")
+                cursor.execute(f"LOCK TABLE {OUTBOX}, {name} IN ACCESS EXCLUSIVE MODE")
+                if _has_unsent(name):
+                    continue
+                cursor.execute(f"DROP TABLE {name}")
+        except OperationalError as exc:
+            logger.info("Could not drop %s now (%s); the next sweep will", name, exc)
+            continue
+        dropped.append(name)
+    if dropped:
+        logger.info("Dropped the sent outbox months %s", ", ".join(dropped))
+    return dropped
+
+
 def maintain() -> dict:
-    """The beat task's work: partitions ahead, payloads past their retention."""
-    return {"created": ensure_partitions(), "payloads_emptied": drop_old_payloads()}
+    """The beat task's work: partitions ahead, payloads and dedupe keys past their retention."""
+    return {
+        "created": ensure_partitions(),
+        "payloads_emptied": drop_old_payloads(),
+        "dedupe_keys_deleted": drop_old_dedupe_keys(),
+    }

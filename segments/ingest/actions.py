@@ -23,7 +23,7 @@ from functools import cache
 from celery import current_app
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from config.logs import log_context
@@ -44,12 +44,23 @@ WAKE_FLAG = "subexp:ingest:drain-pending"
 
 # --- the request path ------------------------------------------------------------------------
 
+# One statement, one round trip: the delivery's key first (the exactly-once record, in its own
+# unpartitioned table, segments/partitions.py), then the event, only when the key was new. The
+# event's id is drawn for the key's row, so the key names its event.
 _INSERT = """
+WITH delivery AS (
+    INSERT INTO segments_inbounddelivery (store_id, source, dedupe_key, event_id, received_at)
+    VALUES (%(store)s, %(source)s, %(key)s, nextval('segments_inboundevent_id_seq'), %(now)s)
+    ON CONFLICT (store_id, source, dedupe_key) DO NOTHING
+    RETURNING event_id
+)
 INSERT INTO segments_inboundevent (
-    store_id, source, topic, dedupe_key, customer_key, occurred_at, received_at, payload,
+    id, store_id, source, topic, dedupe_key, customer_key, occurred_at, received_at, payload,
     status, attempts, last_error
-) VALUES (%s, %s, %s, %s, %s, %s, %s, {payload}, %s, 0, '')
-ON CONFLICT (store_id, source, dedupe_key) DO NOTHING
+)
+SELECT event_id, %(store)s, %(source)s, %(topic)s, %(key)s, %(customer)s, %(occurred)s,
+    %(now)s, {payload}, %(status)s, 0, ''
+FROM delivery
 RETURNING id
 """
 
@@ -82,18 +93,18 @@ def record_delivery(delivery: Delivery, payload: object) -> int | None:
         )
     with connection.cursor() as cursor:
         cursor.execute(
-            _INSERT.format(payload="%s::jsonb"),
-            [
-                delivery.store_id,
-                delivery.source,
-                delivery.topic[:64],
-                delivery.dedupe_key,
-                key[:300],
-                occurred,
-                timezone.now(),
-                delivery.payload_text,
-                status,
-            ],
+            _INSERT.format(payload="%(payload)s::jsonb"),
+            {
+                "store": delivery.store_id,
+                "source": delivery.source,
+                "key": delivery.dedupe_key,
+                "topic": delivery.topic[:64],
+                "customer": key[:300],
+                "occurred": occurred,
+                "now": timezone.now(),
+                "payload": delivery.payload_text,
+                "status": status,
+            },
         )
         row = cursor.fetchone()
     if row is None:
@@ -198,17 +209,18 @@ def _clear_wake_flag() -> None:
 # --- the worker path -------------------------------------------------------------------------
 
 
-def drain_pending(*, time_budget: float | None = None) -> int:
+def drain_pending(*, time_budget: float | None = None, every_month: bool = False) -> int:
     """Apply pending events batch after batch until none are left or the budget is spent.
 
     Return the number of events handled. When the budget runs out with work left, wake another
-    drain so the queue keeps moving without one task hogging a worker.
+    drain so the queue keeps moving without one task hogging a worker. ``every_month`` claims
+    events older than the claim window too (``process_batch``).
     """
     budget = settings.INGEST_DRAIN_SECONDS if time_budget is None else time_budget
     _clear_wake_flag()
     handled, started = 0, time.monotonic()
     while True:
-        count = process_batch()
+        count = process_batch(every_month=every_month)
         handled += count
         if count < settings.INGEST_BATCH_SIZE:
             return handled
@@ -217,14 +229,31 @@ def drain_pending(*, time_budget: float | None = None) -> int:
             return handled
 
 
+# ``received_at`` bounds keep the claim to the months of its window (the table is partitioned by
+# month, segments/partitions.py); the sweep claims with a window of None, every month.
 _CLAIM = """
 SELECT id, store_id, source, topic, customer_key, occurred_at, received_at, payload, attempts
 FROM segments_inboundevent
-WHERE status = 'received' AND (next_attempt_at IS NULL OR next_attempt_at <= %s)
+WHERE status = 'received' AND (next_attempt_at IS NULL OR next_attempt_at <= %(now)s)
+  AND received_at >= %(since)s AND received_at <= %(until)s
 ORDER BY received_at, id
-LIMIT %s
+LIMIT %(limit)s
 {lock}
 """
+# How far ahead of the worker's clock a web process's clock may be.
+_CLOCK_SKEW = dt.timedelta(hours=1)
+_EVERY_MONTH = dt.datetime(1, 1, 2, tzinfo=dt.UTC), dt.datetime(9999, 12, 30, tzinfo=dt.UTC)
+
+
+def claim_bounds(now: dt.datetime, window: dt.timedelta | None) -> tuple[dt.datetime, dt.datetime]:
+    """Return the ``received_at`` range a claim reads: its window up to now, or everything."""
+    if window is None:
+        return _EVERY_MONTH
+    return now - window, now + _CLOCK_SKEW
+
+
+def _claim_window() -> dt.timedelta:
+    return dt.timedelta(days=settings.INGEST_CLAIM_WINDOW_DAYS)
 
 
 @dataclass
@@ -243,14 +272,21 @@ class _Claimed:
         return (self.store_id, self.customer_key, self.occurred_at or self.received_at, self.id)
 
 
-def process_batch(limit: int | None = None) -> int:
-    """Claim up to ``limit`` pending events, apply them and announce; return how many."""
+def process_batch(limit: int | None = None, *, every_month: bool = False) -> int:
+    """Claim up to ``limit`` pending events, apply them and announce; return how many.
+
+    Only events received in the last ``INGEST_CLAIM_WINDOW_DAYS`` are claimed, unless
+    ``every_month``: older ones still pending are the sweep's (``sweep_pending``).
+    """
     limit = limit or settings.INGEST_BATCH_SIZE
+    window = None if every_month else _claim_window()
+    now = timezone.now()
+    since, until = claim_bounds(now, window)
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute(
                 _CLAIM.format(lock="FOR UPDATE SKIP LOCKED"),
-                [timezone.now(), limit],
+                {"now": now, "since": since, "until": until, "limit": limit},
             )
             rows = [_Claimed(*row) for row in cursor.fetchall()]
         if not rows:
@@ -319,7 +355,11 @@ def _apply_all(rows: list[_Claimed]) -> None:
     for source in {row.source for row in rows}:
         done = sum(1 for row in rows if row.source == source)
         count_after_commit(EVENTS, done, source=source, result="processed")
-    InboundEvent.objects.filter(pk__in=[row.id for row in rows]).update(
+    InboundEvent.objects.filter(
+        pk__in=[row.id for row in rows],
+        received_at__gte=min(row.received_at for row in rows),
+        received_at__lte=max(row.received_at for row in rows),
+    ).update(
         status=InboundEvent.Status.PROCESSED,
         processed_at=now,
         attempts=_plus_one(),
@@ -343,7 +383,7 @@ def _apply_one_logged(row: _Claimed) -> None:
         # is charged; the whole task is retried and the events stay ``received`` meanwhile.
         raise
     except Exception as exc:  # noqa: BLE001 - recorded on the event, retried with backoff
-        if record_failure(row.id, row.attempts + 1, exc):
+        if record_failure(row.id, row.attempts + 1, exc, received_at=row.received_at):
             count_after_commit(EVENTS, source=row.source, result="failed")
 
 
@@ -359,15 +399,25 @@ def retry_delay(attempt: int) -> float:
     return random.uniform(ceiling / 2, ceiling)
 
 
-def record_failure(event_id: int, attempts: int, exc: BaseException) -> bool:
+def record_failure(
+    event_id: int,
+    attempts: int,
+    exc: BaseException,
+    *,
+    received_at: dt.datetime | None = None,
+) -> bool:
     """Keep the error; schedule a retry, or mark the event ``failed`` after the last attempt.
 
-    Return whether the event is now ``failed`` (no attempt left).
+    Return whether the event is now ``failed`` (no attempt left). ``received_at``, when known,
+    lets the update read only the event's month.
     """
     kind = "" if isinstance(exc, ProcessingError | PayloadError) else f"{type(exc).__name__}: "
     message = f"{kind}{exc}"[:4000]
     final = attempts >= settings.INGEST_MAX_ATTEMPTS
-    InboundEvent.objects.filter(pk=event_id).update(
+    rows = InboundEvent.objects.filter(pk=event_id)
+    if received_at is not None:
+        rows = rows.filter(received_at=received_at)
+    rows.update(
         attempts=attempts,
         last_error=message,
         status=InboundEvent.Status.FAILED if final else InboundEvent.Status.RECEIVED,
@@ -384,7 +434,8 @@ def record_failure(event_id: int, attempts: int, exc: BaseException) -> bool:
 
 
 def sweep_pending(*, grace_seconds: float | None = None) -> int:
-    """Wake drains for events left ``received`` past the grace period or due for a retry.
+    """Wake drains for events left ``received`` past the grace period or due for a retry; drain
+    here those older than the drains' claim window.
 
     Return how many such events were found (at most 10,000 are counted). The drains take them in
     batches; a few are woken so both worker processes help with a backlog.
@@ -400,6 +451,15 @@ def sweep_pending(*, grace_seconds: float | None = None) -> int:
         status=InboundEvent.Status.RECEIVED, next_attempt_at__lte=now
     ).values("pk")[:10_000]
     found = overdue.count() + due.count()
+    since, until = claim_bounds(now, _claim_window())
+    stale = InboundEvent.objects.filter(
+        Q(received_at__lt=since) | Q(received_at__gt=until), status=InboundEvent.Status.RECEIVED
+    )
+    if stale.exists():
+        # Outside the drains' claim window (an outage that long, a retry across it, a clock far
+        # ahead): drained here, reading every month.
+        logger.warning("Sweep found events pending for over %s; draining them", _claim_window())
+        drain_pending(every_month=True)
     if found:
         batches = -(-found // settings.INGEST_BATCH_SIZE)
         for _ in range(min(batches, settings.INGEST_SWEEP_MAX_WAKES)):

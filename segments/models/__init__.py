@@ -2,7 +2,7 @@
 
 from .analytics import AnalyticsRefresh, SegmentDailySize, SegmentSummary
 from .commerce import Customer, Order, OrderLine, Subscription, UpcomingOrder
-from .events import InboundEvent, OutboxEvent, QueuedTask, ReportedStreak
+from .events import InboundDelivery, InboundEvent, OutboxEvent, QueuedTask, ReportedStreak
 from .segment_jobs import JobStatus, SegmentCalculation, SegmentImport, SegmentImportProblem
 from .segmentation import (
     MembershipSource,
@@ -18,6 +18,7 @@ __all__ = [
     "SegmentDailySize",
     "SegmentSummary",
     "Customer",
+    "InboundDelivery",
     "InboundEvent",
     "JobStatus",
     "MembershipSource",

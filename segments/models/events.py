@@ -12,7 +12,9 @@ class InboundEvent(StoreOwned):
     """One delivery of a Shopify or Recharge webhook, stored before it is acknowledged.
 
     The request writes the row and answers; a worker applies it later. A row left ``received``
-    is picked up by the sweep, so a broker outage never loses an event.
+    is picked up by the sweep, so a broker outage never loses an event. The table is partitioned
+    by month of ``received_at`` (primary key ``(id, received_at)`` in SQL); what makes a
+    redelivery count once is its ``InboundDelivery``, written in the same statement.
     """
 
     class Source(models.TextChoices):
@@ -43,9 +45,6 @@ class InboundEvent(StoreOwned):
     class Meta:
         ordering = ["-received_at", "-id"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["store", "source", "dedupe_key"], name="inboundevent_unique_dedupe"
-            ),
             models.CheckConstraint(
                 condition=models.Q(status__in=["received", "processed", "ignored", "failed"]),
                 name="inboundevent_status_valid",
@@ -62,6 +61,34 @@ class InboundEvent(StoreOwned):
 
     def __str__(self):
         return f"{self.source} {self.topic} #{self.pk} ({self.status})"
+
+
+class InboundDelivery(StoreOwned):
+    """The exactly-once key of a webhook delivery: the sender's id for it, once per store and
+    source, and the event it created.
+
+    Kept apart from the monthly partitions of ``InboundEvent`` (a unique key there would have to
+    carry the month, and a redelivery across a month boundary would count twice). Written in the
+    request's one statement with the event; rows past ``INBOUND_DEDUPE_RETENTION_DAYS``, far
+    beyond the platforms' retry windows, are deleted by ``scheduled.maintain_partitions``.
+    """
+
+    source = models.CharField(max_length=10, choices=InboundEvent.Source.choices)
+    dedupe_key = models.CharField(max_length=255)
+    # The event's id and partition key (no foreign key: the event's SQL key is both).
+    event_id = models.BigIntegerField()
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["store", "source", "dedupe_key"], name="inbounddelivery_unique_dedupe"
+            ),
+        ]
+        indexes = [models.Index(fields=["received_at"], name="inbounddelivery_received")]
+
+    def __str__(self):
+        return f"{self.source} {self.dedupe_key} -> #{self.event_id}"
 
 
 class ReportedStreak(StoreOwned):
@@ -85,11 +112,12 @@ class OutboxEvent(StoreOwned):
     have taken it (the transactional outbox of ``segments.domain``).
 
     Delivered right after commit; a beat sweep delivers the rows left unsent (the broker was
-    down), and deletes sent rows after a day. Its key is the event's own, unique, so an event is
-    recorded once; receivers dedupe a second delivery on the same key.
+    down), and deletes sent rows after a day. Partitioned by month of ``created_at``; its key is
+    the event's own, unique within each month's partition (``segments.partitions`` says why that
+    keeps an event recorded once); receivers dedupe a second delivery on the same key.
     """
 
-    key = models.CharField(max_length=200, unique=True)
+    key = models.CharField(max_length=200)
     event = models.JSONField()
     created_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
