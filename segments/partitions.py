@@ -14,13 +14,16 @@ Not partitioned, and why (each relies on a unique key that does not contain a ti
   ``INBOUND_PAYLOAD_RETENTION_DAYS``; the rows stay as the dedupe record.
 - ``segments_outboxevent``: its ``key`` is unique (an event is recorded once) and sent rows are
   deleted after a day, so it does not grow.
-- ``experiences_run`` / ``experiences_runstep``: one run per experience and event, one step per
-  run, node and rotation, and grants and emails point at the step: the engine's exactly-once
-  keys and foreign keys would all have to carry the month.
+Higher layers partition their own tables and ``register`` them here, so that the same beat task
+keeps their months ahead (``experiences_run`` and ``experiences_runstep``, on the month of the
+triggering event: ``experiences/partitions.py`` says why their keys stay as strong).
 
 A partition per month is created ahead by the beat task ``scheduled.maintain_partitions``; a
 default partition catches rows outside them (a clock far off, an import of old history), and
-``ensure_partitions`` moves such rows into the month's partition when it creates it.
+``ensure_partitions`` moves such rows into the month's partition when it creates it. A table that
+other tables' foreign keys point at cannot have rows moved out of its default partition (the keys
+are checked against each partition); for those, a month whose rows already sit in the default is
+left there, with a warning, instead of created.
 """
 
 from __future__ import annotations
@@ -36,6 +39,16 @@ logger = logging.getLogger(__name__)
 
 # table -> the timestamp column it is partitioned on
 PARTITIONED = {"segments_segmenthistory": "at"}
+# tables whose rows stay in the default partition (foreign keys point at them)
+UNMOVABLE: set[str] = set()
+
+
+def register(table: str, column: str, *, movable: bool = True) -> None:
+    """Keep months ahead for a higher layer's table, partitioned by range of ``column``
+    (called from its ``AppConfig.ready()``); ``movable=False`` for a table foreign keys name."""
+    PARTITIONED[table] = column
+    if not movable:
+        UNMOVABLE.add(table)
 
 
 def month_start(day: dt.date) -> dt.date:
@@ -82,6 +95,16 @@ def create_month(table: str, column: str, month: dt.date) -> bool:
     low, high = _bound(month), _bound(add_months(month, 1))
     default = default_partition(table)
     with transaction.atomic(), connection.cursor() as cursor:
+        if table in UNMOVABLE:
+            cursor.execute(
+                f"SELECT EXISTS (SELECT 1 FROM {default} WHERE {column} >= %s AND {column} < %s)",
+                [low, high],
+            )
+            if cursor.fetchone()[0]:
+                logger.warning(
+                    "%s: rows of %s are in the default partition; left there", table, month
+                )
+                return False
         cursor.execute(f"CREATE TABLE {name} (LIKE {table} INCLUDING DEFAULTS)")
         cursor.execute(
             f"WITH moved AS (DELETE FROM {default} WHERE {column} >= %s AND {column} < %s "

@@ -47,7 +47,7 @@ def test_history_is_partitioned_with_months_ahead():
     assert wanted <= names and partitions.default_partition(TABLE) in names
     # and the beat task keeps them ahead: a month further is created, once
     created = partitions.ensure_partitions(months_ahead=4)
-    assert created == [partitions.partition_name(TABLE, _month(4))]
+    assert partitions.partition_name(TABLE, _month(4)) in created
     assert partitions.ensure_partitions(months_ahead=4) == []
 
 
