@@ -105,7 +105,9 @@ def create_month(table: str, column: str, month: dt.date) -> bool:
                     "%s: rows of %s are in the default partition; left there", table, month
                 )
                 return False
-        cursor.execute(f"CREATE TABLE {name} (LIKE {table} INCLUDING DEFAULTS)")
+        cursor.execute(
+            f"CREATE TABLE {name} (LIKE {table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
+        )
         cursor.execute(
             f"WITH moved AS (DELETE FROM {default} WHERE {column} >= %s AND {column} < %s "
             f"RETURNING *) INSERT INTO {name} SELECT * FROM moved",

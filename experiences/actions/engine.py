@@ -372,9 +372,9 @@ def start_runs(entries: list[TriggerIndex], customer: Customer, event: DomainEve
                 ).values("experience_id", "rotation", "started_at")
             }
             already = set(
-                Run.objects.filter(
-                    experience_id__in=ids, trigger_event_key=event.key, month=month
-                ).values_list("experience_id", flat=True)
+                Run.objects.filter(experience_id__in=ids, trigger_event_key=event.key, month=month)
+                .order_by()
+                .values_list("experience_id", flat=True)
             )
             runs = []
             for entry in entries:
