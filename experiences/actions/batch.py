@@ -333,14 +333,15 @@ def _write_steps_and_runs(late: list[RunStep], early: list[RunStep], runs: list[
             " FROM unnest(%s::bigint[], %s::text[], %s::jsonb[], %s::text[], %s::text[],"
             " %s::timestamptz[], %s::text[], %s::timestamptz[], %s::date[])"
             " AS u(id, status, result, branch, error, due_at, wait_for, finished_at, month)"
-            " WHERE s.id = u.id AND s.month = u.month RETURNING s.id)"
+            " WHERE s.id = u.id AND s.month = u.month AND s.month = ANY(%s::date[])"
+            " RETURNING s.id)"
             f" UPDATE {Run._meta.db_table} r SET status = u.status,"
             " finished_at = u.finished_at, current_node_id = u.node,"
             " exit_reason = u.exit_reason, updated_at = %s"
             " FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[], %s::bigint[],"
             " %s::text[], %s::date[]) AS u(id, status, finished_at, node, exit_reason, month)"
-            " WHERE r.id = u.id AND r.month = u.month"
-        )
+            " WHERE r.id = u.id AND r.month = u.month AND r.month = ANY(%s::date[])"
+        )  # (the months again as a constant: the plan reads only their partitions)
         params += [
             [s.pk for s in early],
             [s.status for s in early],
@@ -351,6 +352,7 @@ def _write_steps_and_runs(late: list[RunStep], early: list[RunStep], runs: list[
             [s.wait_for for s in early],
             [s.finished_at for s in early],
             [s.month for s in early],
+            sorted({s.month for s in early}),
             now,
             [r.pk for r in runs],
             [r.status for r in runs],
@@ -358,6 +360,7 @@ def _write_steps_and_runs(late: list[RunStep], early: list[RunStep], runs: list[
             [r.current_node_id for r in runs],
             [r.exit_reason for r in runs],
             [r.month for r in runs],
+            sorted({r.month for r in runs}),
         ]
     counts = take_member_counts()  # the segments' counts, last: their rows are the hot ones
     if counts is not None:
