@@ -87,11 +87,12 @@ def _prepare(customers: int):
         """INSERT INTO experiences_run
                (store_id, experience_id, version_id, customer_id, trigger_event_key,
                 trigger_event_name, trigger_event, chain_origin, depth, status, rotation,
-                exit_reason, started_at, updated_at)
+                exit_reason, started_at, updated_at, month)
            SELECT %s, %s, %s, c.id, 'bench:' || c.id, 'order_processed', '{}'::jsonb,
                   'bench:' || c.id, 0,
                   CASE WHEN c.id %% 2 = 0 THEN 'held_out' ELSE 'completed' END, 1, '',
-                  now() - (c.id %% 200) * interval '1 day', now()
+                  now() - (c.id %% 200) * interval '1 day', now(),
+                  date_trunc('month', now() - (c.id %% 200) * interval '1 day')::date
            FROM segments_customer c WHERE c.store_id = %s AND c.id %% 5 = 0
            ON CONFLICT DO NOTHING""",
         [store.pk, experience.pk, experience.live_version_id, store.pk],

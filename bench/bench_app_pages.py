@@ -42,7 +42,7 @@ def _store(slug: str, rows: int):
     from django.db import transaction
 
     from experiences.actions import create_experience
-    from experiences.models import Experience, Run
+    from experiences.models import Experience, Run, month_of
     from segments.models import Customer, Role, Segment, Store, StoreMembership
 
     store, _ = Store.objects.get_or_create(
@@ -64,7 +64,7 @@ def _store(slug: str, rows: int):
                         Run(store=store, experience=experience, version=version,
                             customer=customer, trigger_event_key=f"bench:{i}:{n}",
                             trigger_event_name="order_processed", chain_origin=f"bench:{i}:{n}",
-                            rotation=n + 1, status="completed")
+                            rotation=n + 1, status="completed", month=month_of(None))
                         for n in range(20)
                     )  # fmt: skip
             Segment.objects.bulk_create(

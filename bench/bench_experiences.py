@@ -596,15 +596,16 @@ def _copy_with_sql(keys: list[str], experience_ids: list[int], segment_id: int) 
             ins AS (
               INSERT INTO {run_t} (store_id, experience_id, version_id, customer_id,
                 trigger_event_key, trigger_event_name, trigger_event, chain_origin, depth, status,
-                rotation, current_node_id, exit_reason, started_at, updated_at, finished_at)
+                rotation, current_node_id, exit_reason, started_at, updated_at, finished_at,
+                month)
               SELECT store_id, experience_id, version_id, customer_id, trigger_event_key || '/sql',
                 trigger_event_name, trigger_event, chain_origin, depth, status,
-                rotation + 1000000, current_node_id, exit_reason, now(), now(), finished_at
-              FROM src RETURNING id, experience_id, trigger_event_key)
+                rotation + 1000000, current_node_id, exit_reason, now(), now(), finished_at, month
+              FROM src RETURNING id, experience_id, trigger_event_key, month)
             INSERT INTO {step_t} (run_id, node_id, rotation, status, attempt, scheduled_at, due_at,
-              wait_for, branch, result, error, finished_at)
+              wait_for, branch, result, error, finished_at, month)
             SELECT ins.id, st.node_id, st.rotation + 1000000, st.status, 1, now(), st.due_at,
-              st.wait_for, st.branch, st.result, st.error, st.finished_at
+              st.wait_for, st.branch, st.result, st.error, st.finished_at, ins.month
             FROM ins JOIN src ON src.experience_id = ins.experience_id
               AND src.trigger_event_key || '/sql' = ins.trigger_event_key
             JOIN {step_t} st ON st.run_id = src.id

@@ -36,3 +36,7 @@ class ExperiencesConfig(AppConfig):
         from .queries import experience_names
 
         register_experience_names(experience_names)
+
+        from .partitions import register as register_partitions
+
+        register_partitions()

@@ -147,7 +147,12 @@ class ApplyEffects:
         rows = EmailDelivery.objects.bulk_create(
             [
                 EmailDelivery(
-                    store_id=e.store.pk, step=e.step, to=e.to, subject=e.subject, body=e.body
+                    store_id=e.store.pk,
+                    step=e.step,
+                    step_month=e.step.month,
+                    to=e.to,
+                    subject=e.subject,
+                    body=e.body,
                 )
                 for _, e in items
             ]

@@ -779,17 +779,18 @@ def announce_history_range(segment_id: int, reference: str, first_id: int, last_
     """Announce the entries and exits written as history rows in a range; return how many.
 
     Used after bulk changes: one task sends every event of a recompute or an import, keyed
-    ``segment-history:<id>`` like the one-by-one path, so receivers dedupe both alike.
+    ``segment-history:<id>`` like the one-by-one path, so receivers dedupe both alike. An event
+    occurred when its row was written: announcing a range again names the same time.
     """
     rows = (
         SegmentHistory.objects.filter(
             segment_id=segment_id, reference=reference, pk__gte=first_id, pk__lte=last_id
         )
         .order_by("pk")
-        .values_list("pk", "store_id", "customer_id", "action", "source")
+        .values_list("pk", "store_id", "customer_id", "action", "source", "at")
     )
     sent, batch = 0, []
-    for pk, store_id, customer_id, action, source in rows.iterator(chunk_size=ANNOUNCE_CHUNK):
+    for pk, store_id, customer_id, action, source, at in rows.iterator(chunk_size=ANNOUNCE_CHUNK):
         name = (
             domain.CUSTOMER_ENTERED_SEGMENT
             if action == SegmentHistory.Action.ADDED
@@ -801,6 +802,7 @@ def announce_history_range(segment_id: int, reference: str, first_id: int, last_
             customer_id=customer_id,
             key=f"segment-history:{pk}",
             data={"segment_id": segment_id, "source": source},
+            occurred_at=at.isoformat(),
         )
         batch.append(event)
         sent += 1

@@ -30,12 +30,16 @@ Partitioned (PostgreSQL declarative partitioning by range of months):
   rows are deleted a day after; a past month's partition with nothing left to send is dropped
   whole (``drop_sent_outbox_months``) instead of deleting its last rows.
 
-Not partitioned: ``experiences_run`` / ``experiences_runstep`` (the experiences app's own
-matter: their exactly-once keys and the grants and emails pointing at steps).
+Higher layers partition their own tables and ``register`` them here, so that the same beat task
+keeps their months ahead (``experiences_run`` and ``experiences_runstep``, on the month of the
+triggering event: ``experiences/partitions.py`` says why their keys stay as strong).
 
 A partition per month is created ahead by the beat task ``scheduled.maintain_partitions``; a
 default partition catches rows outside them (a clock far off, an import of old history), and
-``ensure_partitions`` moves such rows into the month's partition when it creates it.
+``ensure_partitions`` moves such rows into the month's partition when it creates it. A table that
+other tables' foreign keys point at cannot have rows moved out of its default partition (the keys
+are checked against each partition); for those, a month whose rows already sit in the default is
+left there, with a warning, instead of created.
 """
 
 from __future__ import annotations
@@ -58,6 +62,16 @@ PARTITIONED = {
 # table -> columns unique within each partition (a local index, created with the partition)
 LOCAL_UNIQUE = {"segments_outboxevent": ("key",)}
 OUTBOX = "segments_outboxevent"
+# tables whose rows stay in the default partition (foreign keys point at them)
+UNMOVABLE: set[str] = set()
+
+
+def register(table: str, column: str, *, movable: bool = True) -> None:
+    """Keep months ahead for a higher layer's table, partitioned by range of ``column``
+    (called from its ``AppConfig.ready()``); ``movable=False`` for a table foreign keys name."""
+    PARTITIONED[table] = column
+    if not movable:
+        UNMOVABLE.add(table)
 
 
 def month_start(day: dt.date) -> dt.date:
@@ -104,6 +118,16 @@ def create_month(table: str, column: str, month: dt.date) -> bool:
     low, high = _bound(month), _bound(add_months(month, 1))
     default = default_partition(table)
     with transaction.atomic(), connection.cursor() as cursor:
+        if table in UNMOVABLE:
+            cursor.execute(
+                f"SELECT EXISTS (SELECT 1 FROM {default} WHERE {column} >= %s AND {column} < %s)",
+                [low, high],
+            )
+            if cursor.fetchone()[0]:
+                logger.warning(
+                    "%s: rows of %s are in the default partition; left there", table, month
+                )
+                return False
         cursor.execute(
             f"CREATE TABLE {name} (LIKE {table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
         )

@@ -42,7 +42,7 @@ from segments.models import Customer, Order
 from ..conditions import Subject, evaluate_many
 from ..context import EvaluationContext
 from ..effects import ApplyEffects, EffectFailed, Effects
-from ..models import Experience, Run, RunStep, TriggerIndex
+from ..models import Experience, Run, RunRotation, RunStep, TriggerIndex, month_of
 from ..nodes import REGISTRY
 from ..nodes.base import ExecutionContext, Outcome
 from .delivery import deliver_emails
@@ -88,23 +88,25 @@ def _start(items, now) -> list[Run]:
     customer_ids = sorted({c.pk for _, c, _ in items})
     experience_ids = sorted({e.experience_id for _, _, entries in items for e in entries})
     keys = [event.key for event, _, _ in items]
+    months = sorted({month_of(event.occurred_at) for event, _, _ in items})
     # One round trip, two statements: lock the customers (in id order), then read each
-    # (experience, customer)'s latest rotation (re-entry) and the runs these events already
-    # started (a redelivery). Sent together but executed one after the other, each with its own
-    # snapshot, so the read sees every run committed by whoever held a lock before us (one
-    # statement locking and reading would read from before the wait).
+    # (experience, customer)'s latest rotation (re-entry; one row each, unpartitioned) and the
+    # runs these events already started (a redelivery; only the events' months' partitions).
+    # Sent together but executed one after the other, each with its own snapshot, so the read
+    # sees every run committed by whoever held a lock before us (one statement locking and
+    # reading would read from before the wait).
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT id FROM {Customer._meta.db_table} WHERE id = ANY(%s)"
             " ORDER BY id FOR NO KEY UPDATE;"
-            f" (SELECT DISTINCT ON (experience_id, customer_id) true, experience_id, customer_id,"
-            f" rotation, started_at, '' FROM {Run._meta.db_table}"
-            " WHERE customer_id = ANY(%s) AND experience_id = ANY(%s)"
-            " ORDER BY experience_id, customer_id, rotation DESC)"
+            " (SELECT true, experience_id, customer_id, rotation, started_at, ''"
+            f" FROM {RunRotation._meta.db_table}"
+            " WHERE customer_id = ANY(%s) AND experience_id = ANY(%s))"
             " UNION ALL (SELECT false, experience_id, customer_id, 0, NULL, trigger_event_key"
             f" FROM {Run._meta.db_table}"
-            " WHERE trigger_event_key = ANY(%s) AND experience_id = ANY(%s))",
-            [customer_ids, customer_ids, experience_ids, keys, experience_ids],
+            " WHERE trigger_event_key = ANY(%s) AND experience_id = ANY(%s)"
+            " AND month = ANY(%s::date[]))",
+            [customer_ids, customer_ids, experience_ids, keys, experience_ids, months],
         )
         cursor.nextset()  # past the locked ids
         last, already = {}, set()
@@ -121,9 +123,31 @@ def _start(items, now) -> list[Run]:
             if (experience.pk, event.key) in already or reentry_refusal(experience, previous, now):
                 continue
             runs.append(new_run(event, customer, entry, previous, now))
+    bump_rotations(runs, now)
     created = Run.objects.bulk_create(runs)
     count_runs_started(created)
     return created
+
+
+def bump_rotations(runs: list[Run], now) -> None:
+    """Count each run as its customer's next entry in its experience: bump the rotation
+    counters (one statement; the caller holds the customers' row locks) and give each run the
+    rotation its counter returns, so no two runs of a customer in an experience share one."""
+    if not runs:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {RunRotation._meta.db_table} AS r"
+            " (experience_id, customer_id, rotation, started_at)"
+            " SELECT e, c, 1, %s FROM unnest(%s::bigint[], %s::bigint[]) AS u(e, c)"
+            " ON CONFLICT (experience_id, customer_id) DO UPDATE"
+            " SET rotation = r.rotation + 1, started_at = EXCLUDED.started_at"
+            " RETURNING experience_id, customer_id, rotation",
+            [now, [r.experience_id for r in runs], [r.customer_id for r in runs]],
+        )
+        rotations = {(e, c): rot for e, c, rot in cursor.fetchall()}
+    for run in runs:
+        run.rotation = rotations[(run.experience_id, run.customer_id)]
 
 
 def new_run(event: DomainEvent, customer: Customer, entry: TriggerIndex, previous, now) -> Run:
@@ -141,6 +165,7 @@ def new_run(event: DomainEvent, customer: Customer, entry: TriggerIndex, previou
         trigger_event_key=event.key,
         trigger_event_name=event.name,
         trigger_event=event.as_dict(),
+        month=month_of(event.occurred_at),
         chain_origin=event.chain_origin,
         depth=event.depth,
         status=Run.Status.HELD_OUT if out else Run.Status.RUNNING,
@@ -221,7 +246,11 @@ def _walk(walks: list[Walk], now, effects: Effects) -> None:
             node = graph.nodes[w.run.current_node_id]
             config = graph.configs[node.pk]
             step = RunStep(
-                run=w.run, node=node, rotation=w.run.rotation, status=RunStep.Status.WAITING
+                run=w.run,
+                node=node,
+                rotation=w.run.rotation,
+                month=w.run.month,
+                status=RunStep.Status.WAITING,
             )
             w.steps.append(step)
             decided.append((w, config, _decide(w, node, config, step, now, tested.get(id(w)))))
@@ -275,12 +304,12 @@ def _write_steps_and_runs(late: list[RunStep], early: list[RunStep], runs: list[
     if late:
         statements.append(
             f"INSERT INTO {RunStep._meta.db_table} (run_id, node_id, rotation, status, attempt,"
-            " scheduled_at, due_at, wait_for, branch, result, error, finished_at)"
+            " scheduled_at, due_at, wait_for, branch, result, error, finished_at, month)"
             " SELECT run, node, rotation, status, 1, %s, due_at, wait_for, branch, result,"
-            " error, finished_at FROM unnest(%s::bigint[], %s::bigint[], %s::int[], %s::text[],"
-            " %s::timestamptz[], %s::text[], %s::text[], %s::jsonb[], %s::text[],"
-            " %s::timestamptz[]) AS u(run, node, rotation, status, due_at, wait_for, branch,"
-            " result, error, finished_at)"
+            " error, finished_at, month FROM unnest(%s::bigint[], %s::bigint[], %s::int[],"
+            " %s::text[], %s::timestamptz[], %s::text[], %s::text[], %s::jsonb[], %s::text[],"
+            " %s::timestamptz[], %s::date[]) AS u(run, node, rotation, status, due_at, wait_for,"
+            " branch, result, error, finished_at, month)"
         )
         params += [
             now,
@@ -294,6 +323,7 @@ def _write_steps_and_runs(late: list[RunStep], early: list[RunStep], runs: list[
             [json.dumps(s.result, cls=DjangoJSONEncoder) for s in late],
             [s.error for s in late],
             [s.finished_at for s in late],
+            [s.month for s in late],
         ]
     if runs:
         statements.append(
@@ -301,16 +331,17 @@ def _write_steps_and_runs(late: list[RunStep], early: list[RunStep], runs: list[
             " result = u.result, branch = u.branch, error = u.error, due_at = u.due_at,"
             " wait_for = u.wait_for, finished_at = u.finished_at"
             " FROM unnest(%s::bigint[], %s::text[], %s::jsonb[], %s::text[], %s::text[],"
-            " %s::timestamptz[], %s::text[], %s::timestamptz[])"
-            " AS u(id, status, result, branch, error, due_at, wait_for, finished_at)"
-            " WHERE s.id = u.id RETURNING s.id)"
+            " %s::timestamptz[], %s::text[], %s::timestamptz[], %s::date[])"
+            " AS u(id, status, result, branch, error, due_at, wait_for, finished_at, month)"
+            " WHERE s.id = u.id AND s.month = u.month AND s.month = ANY(%s::date[])"
+            " RETURNING s.id)"
             f" UPDATE {Run._meta.db_table} r SET status = u.status,"
             " finished_at = u.finished_at, current_node_id = u.node,"
             " exit_reason = u.exit_reason, updated_at = %s"
             " FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[], %s::bigint[],"
-            " %s::text[]) AS u(id, status, finished_at, node, exit_reason)"
-            " WHERE r.id = u.id"
-        )
+            " %s::text[], %s::date[]) AS u(id, status, finished_at, node, exit_reason, month)"
+            " WHERE r.id = u.id AND r.month = u.month AND r.month = ANY(%s::date[])"
+        )  # (the months again as a constant: the plan reads only their partitions)
         params += [
             [s.pk for s in early],
             [s.status for s in early],
@@ -320,12 +351,16 @@ def _write_steps_and_runs(late: list[RunStep], early: list[RunStep], runs: list[
             [s.due_at for s in early],
             [s.wait_for for s in early],
             [s.finished_at for s in early],
+            [s.month for s in early],
+            sorted({s.month for s in early}),
             now,
             [r.pk for r in runs],
             [r.status for r in runs],
             [r.finished_at for r in runs],
             [r.current_node_id for r in runs],
             [r.exit_reason for r in runs],
+            [r.month for r in runs],
+            sorted({r.month for r in runs}),
         ]
     counts = take_member_counts()  # the segments' counts, last: their rows are the hot ones
     if counts is not None:

@@ -26,10 +26,10 @@ from segments.models import Customer
 
 from ..conditions import Subject, evaluate_many
 from ..context import EvaluationContext
-from ..models import ChainLimitHit, Experience, Run, RunStep, TriggerIndex
+from ..models import ChainLimitHit, Experience, Run, RunRotation, RunStep, TriggerIndex, month_of
 from ..nodes import REGISTRY
 from ..nodes.base import bucket
-from .batch import count_runs_started, new_run, start_and_walk
+from .batch import bump_rotations, count_runs_started, new_run, start_and_walk
 from .walker import finish_wait, walk
 
 logger = logging.getLogger(__name__)
@@ -358,22 +358,24 @@ def start_runs(entries: list[TriggerIndex], customer: Customer, event: DomainEve
     decided on committed facts); the unique constraints make a duplicate impossible regardless.
     """
     ids = [e.experience_id for e in entries]
+    month = month_of(event.occurred_at)
     now = timezone.now()
     try:
         with transaction.atomic():
             Customer.objects.select_for_update(no_key=True).filter(pk=customer.pk).values_list(
                 "pk"
             ).get()
-            last: dict[int, dict] = {}
-            already: set[int] = set()
-            for row in Run.objects.filter(experience_id__in=ids, customer=customer).values(
-                "experience_id", "rotation", "started_at", "trigger_event_key"
-            ):
-                if row["trigger_event_key"] == event.key:
-                    already.add(row["experience_id"])
-                previous = last.get(row["experience_id"])
-                if previous is None or row["rotation"] > previous["rotation"]:
-                    last[row["experience_id"]] = row
+            last: dict[int, dict] = {
+                row["experience_id"]: row
+                for row in RunRotation.objects.filter(
+                    experience_id__in=ids, customer=customer
+                ).values("experience_id", "rotation", "started_at")
+            }
+            already = set(
+                Run.objects.filter(experience_id__in=ids, trigger_event_key=event.key, month=month)
+                .order_by()
+                .values_list("experience_id", flat=True)
+            )
             runs = []
             for entry in entries:
                 experience = entry.experience
@@ -382,6 +384,7 @@ def start_runs(entries: list[TriggerIndex], customer: Customer, event: DomainEve
                 ):
                     continue
                 runs.append(new_run(event, customer, entry, last.get(experience.pk), now))
+            bump_rotations(runs, now)
             Run.objects.bulk_create(runs)
             count_runs_started(runs)
             return [r.pk for r in runs if r.status == Run.Status.RUNNING]
@@ -389,7 +392,10 @@ def start_runs(entries: list[TriggerIndex], customer: Customer, event: DomainEve
         # Another worker started them first: the constraint decided; walk what it started.
         return list(
             Run.objects.filter(
-                experience_id__in=ids, trigger_event_key=event.key, status=Run.Status.RUNNING
+                experience_id__in=ids,
+                trigger_event_key=event.key,
+                month=month,
+                status=Run.Status.RUNNING,
             ).values_list("pk", flat=True)
         )
 

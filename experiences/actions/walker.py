@@ -129,8 +129,11 @@ def _walk(run_id: int, ctx: EvaluationContext, effects: Effects | None) -> str:
         if run.status != Run.Status.RUNNING:
             return run.status
         graph = graph_for(run.version_id)
-        existing = {
-            s.node_id: s for s in RunStep.objects.filter(run=run, rotation=run.rotation).order_by()
+        existing = {  # (the run's month: only its partition is read)
+            s.node_id: s
+            for s in RunStep.objects.filter(
+                run=run, rotation=run.rotation, month=run.month
+            ).order_by()
         }
         event = DomainEvent.from_dict(run.trigger_event)
         now = timezone.now()
@@ -142,7 +145,11 @@ def _walk(run_id: int, ctx: EvaluationContext, effects: Effects | None) -> str:
                 branch, end = step.branch, False  # already done: only move on
             else:
                 step = step or RunStep(
-                    run=run, node=node, rotation=run.rotation, status=RunStep.Status.WAITING
+                    run=run,
+                    node=node,
+                    rotation=run.rotation,
+                    month=run.month,
+                    status=RunStep.Status.WAITING,
                 )
                 if step.pk:
                     step.attempt += 1

@@ -2,7 +2,7 @@
 
 from .analytics import ExperienceSummary
 from .graph import Edge, Experience, ExperienceVersion, Node, TriggerIndex
-from .runs import ChainLimitHit, EmailDelivery, Run, RunStep
+from .runs import ChainLimitHit, EmailDelivery, Run, RunRotation, RunStep, month_of
 from .simulation import Simulation
 
 __all__ = [
@@ -14,7 +14,9 @@ __all__ = [
     "ExperienceVersion",
     "Node",
     "Run",
+    "RunRotation",
     "RunStep",
     "Simulation",
     "TriggerIndex",
+    "month_of",
 ]

@@ -2,15 +2,40 @@
 record of chains stopped at the depth limit.
 
 Uniqueness is the database's job: one run per (experience, triggering event), one step per
-(run, node, rotation), one email per step, one chain-limit record per (experience, event).
+(run, node, rotation), one email per step, one chain-limit record per (experience, event), one
+rotation counter per (experience, customer).
+
+Runs and steps are partitioned by month (migration 0006; ``experiences/partitions.py`` says how
+and why). Their ``month`` is the month of the triggering event's ``occurred_at``: it is fixed when
+the event is created and travels in its JSON, so every delivery of an event names the same month
+and the unique keys that carry it are as strong as those without. A step copies its run's month.
 """
+
+import datetime as dt
 
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from segments.models import Customer, StoreOwned
 
 from .graph import Experience, ExperienceVersion, Node
+
+
+def month_of(occurred_at: str | dt.datetime | None) -> dt.date:
+    """Return the first day (UTC) of the month an event occurred in; an event without a usable
+    time (the simulation's, which never writes runs) falls in the current month."""
+    moment = occurred_at
+    if isinstance(moment, str):
+        try:
+            moment = dt.datetime.fromisoformat(moment)
+        except ValueError:
+            moment = None
+    if moment is None:
+        moment = timezone.now()
+    if timezone.is_naive(moment):
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC).date().replace(day=1)
 
 
 class Run(StoreOwned):
@@ -43,15 +68,15 @@ class Run(StoreOwned):
     started_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    month = models.DateField(help_text="The partition: the month the triggering event occurred.")
 
     class Meta:
         ordering = ["-started_at", "-id"]
         constraints = [
+            # (The month is the event's, so this is one run per experience and event.)
             models.UniqueConstraint(
-                fields=["experience", "trigger_event_key"], name="run_unique_experience_event"
-            ),
-            models.UniqueConstraint(
-                fields=["experience", "customer", "rotation"], name="run_unique_customer_rotation"
+                fields=["experience", "trigger_event_key", "month"],
+                name="run_unique_experience_event",
             ),
             models.CheckConstraint(
                 condition=Q(
@@ -75,6 +100,36 @@ class Run(StoreOwned):
     def __str__(self):
         return f"Run {self.pk} of {self.experience_id} for {self.customer_id} ({self.status})"
 
+    def save(self, *args, **kwargs):
+        if self.month is None:
+            self.month = month_of((self.trigger_event or {}).get("occurred_at"))
+        super().save(*args, **kwargs)
+
+
+class RunRotation(models.Model):
+    """The latest rotation of a customer in an experience (their nth entry), and when it began.
+
+    One row per pair, unpartitioned: a unique key over the runs themselves cannot span their
+    monthly partitions, so the engine bumps this counter (``INSERT ... ON CONFLICT DO UPDATE ...
+    RETURNING``, under the customer's row lock) and gives each new run the rotation it returns.
+    Re-entry reads it instead of the customer's runs in every month.
+    """
+
+    experience = models.ForeignKey(Experience, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    rotation = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["experience", "customer"], name="runrotation_unique_experience_customer"
+            )
+        ]
+
+    def __str__(self):
+        return f"Rotation {self.rotation} of {self.customer_id} in {self.experience_id}"
+
 
 class RunStep(models.Model):
     class Status(models.TextChoices):
@@ -83,7 +138,10 @@ class RunStep(models.Model):
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
 
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="steps")
+    # The database's foreign key names the run's whole key, (run_id, month): migration 0006.
+    run = models.ForeignKey(
+        Run, on_delete=models.CASCADE, related_name="steps", db_constraint=False
+    )
     node = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="steps")
     rotation = models.PositiveIntegerField(default=1)
     status = models.CharField(max_length=10, choices=Status.choices)
@@ -97,12 +155,15 @@ class RunStep(models.Model):
     result = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True, default="")
     finished_at = models.DateTimeField(null=True, blank=True)
+    month = models.DateField(help_text="The partition: its run's month, copied.")
 
     class Meta:
         ordering = ["run", "id"]
         constraints = [
+            # (A run has one month, so this is one step per run, node and rotation.)
             models.UniqueConstraint(
-                fields=["run", "node", "rotation"], name="runstep_unique_run_node_rotation"
+                fields=["run", "node", "rotation", "month"],
+                name="runstep_unique_run_node_rotation",
             ),
             models.CheckConstraint(
                 condition=Q(status__in=["waiting", "done", "failed", "cancelled"]),
@@ -117,6 +178,11 @@ class RunStep(models.Model):
 
     def __str__(self):
         return f"Step {self.node_id} of run {self.run_id} ({self.status})"
+
+    def save(self, *args, **kwargs):
+        if self.month is None:
+            self.month = self.run.month
+        super().save(*args, **kwargs)
 
 
 class EmailDelivery(StoreOwned):
@@ -135,7 +201,12 @@ class EmailDelivery(StoreOwned):
         FAILED = "failed", "Failed"
         UNCERTAIN = "uncertain", "Uncertain (worker lost while sending)"
 
-    step = models.OneToOneField(RunStep, on_delete=models.CASCADE, related_name="email")
+    # The database's foreign key names the step's whole key, (step_id, step_month): migration
+    # 0006; the step stays unique here (this table is not partitioned).
+    step = models.OneToOneField(
+        RunStep, on_delete=models.CASCADE, related_name="email", db_constraint=False
+    )
+    step_month = models.DateField()
     to = models.EmailField(max_length=254)
     subject = models.CharField(max_length=255)
     body = models.TextField()
@@ -165,6 +236,11 @@ class EmailDelivery(StoreOwned):
 
     def __str__(self):
         return f"{self.subject} to {self.to} ({self.status})"
+
+    def save(self, *args, **kwargs):
+        if self.step_month is None:
+            self.step_month = self.step.month
+        super().save(*args, **kwargs)
 
 
 class ChainLimitHit(StoreOwned):
