@@ -17,6 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from config.logs import log_context
@@ -26,7 +27,7 @@ from segments.models import Customer
 
 from ..conditions import Subject, evaluate_many
 from ..context import EvaluationContext
-from ..models import ChainLimitHit, Experience, Run, RunStep, TriggerIndex
+from ..models import ChainLimitHit, Experience, Node, Run, RunStep, TriggerIndex
 from ..nodes import REGISTRY
 from ..nodes.base import bucket
 from .batch import count_runs_started, new_run, start_and_walk
@@ -143,11 +144,18 @@ class Prefetched:
     def __init__(self, events: list[DomainEvent]):
         ids = {e.customer_id for e in events if e.customer_id}
         in_flight = Run.objects.filter(customer_id=OuterRef("pk"), status__in=Run.ACTIVE)
+        scope = (
+            tuple(sorted({e.store_id for e in events if e.customer_id})),
+            tuple(sorted({e.name for e in events if e.customer_id})),
+        )
         self.customers = {
             c.pk: c
             for c in Customer.objects.select_related("store")
             .filter(pk__in=ids, store__experiences_enabled=True)
-            .annotate(runs_in_flight=Exists(in_flight))
+            .annotate(
+                runs_in_flight=Exists(in_flight),
+                index_token=RawSQL(_INDEX_TOKEN, [list(scope[0]), list(scope[1])]),
+            )
         }
         self.runs: dict[int, list[Run]] = {pk: [] for pk in self.customers}
         # Most customers have no run in flight: their runs are read only when some exist.
@@ -158,12 +166,9 @@ class Prefetched:
             ).select_related("experience"):
                 self.runs[run.customer_id].append(run)
         self.entries: dict[tuple[int, str], list[TriggerIndex]] = {}
-        keys = {(e.store_id, e.name) for e in events if e.customer_id in self.customers}
-        if keys:
-            for entry in TriggerIndex.objects.filter(
-                store_id__in={k[0] for k in keys}, event__in={k[1] for k in keys}
-            ).select_related("experience", "node"):
-                self.entries.setdefault((entry.store_id, entry.event), []).append(entry)
+        if self.customers:
+            token = next(iter(self.customers.values())).index_token
+            self.entries = _trigger_entries(scope, token)
         self._used: set[int] = set()
 
     def take(self, customer_id: int) -> tuple[Customer | None, bool]:
@@ -171,6 +176,40 @@ class Prefetched:
         fresh = customer_id not in self._used
         self._used.add(customer_id)
         return self.customers.get(customer_id), fresh
+
+
+# The trigger index entries of a batch's stores and events, with their experiences and trigger
+# nodes, as a token of their rows' versions: any insert, delete or update of one of these rows
+# (a publish, a pause, a changed setting) changes it (an update writes a new row version: a new
+# ``ctid``, and a new ``xmin`` when in another transaction). Read with the batch's customers (the
+# same statement), so the entries themselves are read again only when they changed.
+_INDEX_TOKEN = (
+    "SELECT md5(coalesce(string_agg(concat_ws(':', t.id, t.xmin, t.ctid, e.xmin, e.ctid,"
+    f" n.xmin, n.ctid), ',' ORDER BY t.id), '')) FROM {TriggerIndex._meta.db_table} t"
+    f" JOIN {Experience._meta.db_table} e ON e.id = t.experience_id"
+    f" JOIN {Node._meta.db_table} n ON n.id = t.node_id"
+    " WHERE t.store_id = ANY(%s::bigint[]) AND t.event = ANY(%s::text[])"
+)
+_index_cache: dict[tuple, tuple[str, dict[tuple[int, str], list[TriggerIndex]]]] = {}
+
+
+def _trigger_entries(scope: tuple, token: str) -> dict[tuple[int, str], list[TriggerIndex]]:
+    """The trigger index entries of these (stores, event names), per (store, event): this
+    process's copy while ``token`` says the rows are unchanged, else read afresh (one query)."""
+    cached = _index_cache.get(scope)
+    if cached is not None and cached[0] == token:
+        return cached[1]
+    entries: dict[tuple[int, str], list[TriggerIndex]] = {}
+    for entry in (
+        TriggerIndex.objects.filter(store_id__in=scope[0], event__in=scope[1])
+        .select_related("experience", "node")
+        .order_by("pk")
+    ):
+        entries.setdefault((entry.store_id, entry.event), []).append(entry)
+    if len(_index_cache) >= 256:
+        _index_cache.clear()
+    _index_cache[scope] = (token, entries)
+    return entries
 
 
 def process_events(events: list[DomainEvent]) -> list[int]:
