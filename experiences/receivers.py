@@ -15,9 +15,11 @@ from segments.domain import DomainEvent, delivery_is_strict
 
 from .models import Run, TriggerIndex
 
-# Events per engine task: a task's fixed cost (about twenty statements) is shared by more
-# events, and a burst of 100 still keeps both worker processes busy.
-CHUNK = 50
+# Events per engine task: a task's fixed cost (about twenty statements, and each round of
+# follow-ups it now handles itself) is shared by more events. 100 halves the statements per
+# event against 50 (``make bench BENCH_ARGS=experiences``); a burst of several hundred (ingest's
+# batches, a bulk change) still keeps both worker processes busy.
+CHUNK = 100
 
 
 def wanted(events: list[DomainEvent]) -> list[DomainEvent]:
