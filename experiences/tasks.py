@@ -17,6 +17,7 @@ from segments.domain import DomainEvent
 from segments.task_journal import send
 
 from . import actions
+from .receivers import follow_ups_inline
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +33,8 @@ RELIABLE = {
 
 @shared_task(name="experiences.process_event", **RELIABLE)
 def process_event(event: dict) -> list[int]:
-    return actions.process_event(DomainEvent.from_dict(event))
+    with follow_ups_inline():
+        return actions.process_event(DomainEvent.from_dict(event))
 
 
 @shared_task(name="experiences.process_events", **RELIABLE)
@@ -45,7 +47,8 @@ def process_events(events: list[dict]) -> list[int]:
     """
     parsed = [DomainEvent.from_dict(data) for data in events]
     try:
-        return actions.process_events(parsed)
+        with follow_ups_inline():  # the follow-ups its commits announce, handled here too
+            return actions.process_events(parsed)
     except Exception:  # noqa: BLE001 - retried alone, with backoff, by process_event
         logger.warning("A batch of %d events failed; retrying each alone", len(events))
         for data in events:

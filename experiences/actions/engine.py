@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.contrib.postgres.expressions import ArraySubquery
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import OuterRef
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from config.logs import log_context
@@ -26,7 +28,17 @@ from segments.models import Customer
 
 from ..conditions import Subject, evaluate_many
 from ..context import EvaluationContext
-from ..models import ChainLimitHit, Experience, Run, RunRotation, RunStep, TriggerIndex, month_of
+from ..models import (
+    ChainLimitHit,
+    Experience,
+    Node,
+    Run,
+    RunInFlight,
+    RunRotation,
+    RunStep,
+    TriggerIndex,
+    month_of,
+)
 from ..nodes import REGISTRY
 from ..nodes.base import bucket
 from .batch import bump_rotations, count_runs_started, new_run, start_and_walk
@@ -142,28 +154,37 @@ class Prefetched:
 
     def __init__(self, events: list[DomainEvent]):
         ids = {e.customer_id for e in events if e.customer_id}
-        in_flight = Run.objects.filter(customer_id=OuterRef("pk"), status__in=Run.ACTIVE)
+        # The months of each customer's runs in flight, from the small in-flight table (one
+        # index, not every month's partition); the runs are then read from those months only.
+        in_flight = ArraySubquery(
+            RunInFlight.objects.filter(customer_id=OuterRef("pk")).values("month")
+        )
+        scope = (
+            tuple(sorted({e.store_id for e in events if e.customer_id})),
+            tuple(sorted({e.name for e in events if e.customer_id})),
+        )
         self.customers = {
             c.pk: c
             for c in Customer.objects.select_related("store")
             .filter(pk__in=ids, store__experiences_enabled=True)
-            .annotate(runs_in_flight=Exists(in_flight))
+            .annotate(
+                months_in_flight=in_flight,
+                index_token=RawSQL(_INDEX_TOKEN, [list(scope[0]), list(scope[1])]),
+            )
         }
         self.runs: dict[int, list[Run]] = {pk: [] for pk in self.customers}
         # Most customers have no run in flight: their runs are read only when some exist.
-        with_runs = [pk for pk, c in self.customers.items() if c.runs_in_flight]
+        with_runs = [pk for pk, c in self.customers.items() if c.months_in_flight]
         if with_runs:
+            months = sorted({m for pk in with_runs for m in self.customers[pk].months_in_flight})
             for run in Run.objects.filter(
-                customer_id__in=with_runs, status__in=Run.ACTIVE
+                customer_id__in=with_runs, status__in=Run.ACTIVE, month__in=months
             ).select_related("experience"):
                 self.runs[run.customer_id].append(run)
         self.entries: dict[tuple[int, str], list[TriggerIndex]] = {}
-        keys = {(e.store_id, e.name) for e in events if e.customer_id in self.customers}
-        if keys:
-            for entry in TriggerIndex.objects.filter(
-                store_id__in={k[0] for k in keys}, event__in={k[1] for k in keys}
-            ).select_related("experience", "node"):
-                self.entries.setdefault((entry.store_id, entry.event), []).append(entry)
+        if self.customers:
+            token = next(iter(self.customers.values())).index_token
+            self.entries = _trigger_entries(scope, token)
         self._used: set[int] = set()
 
     def take(self, customer_id: int) -> tuple[Customer | None, bool]:
@@ -171,6 +192,40 @@ class Prefetched:
         fresh = customer_id not in self._used
         self._used.add(customer_id)
         return self.customers.get(customer_id), fresh
+
+
+# The trigger index entries of a batch's stores and events, with their experiences and trigger
+# nodes, as a token of their rows' versions: any insert, delete or update of one of these rows
+# (a publish, a pause, a changed setting) changes it (an update writes a new row version: a new
+# ``ctid``, and a new ``xmin`` when in another transaction). Read with the batch's customers (the
+# same statement), so the entries themselves are read again only when they changed.
+_INDEX_TOKEN = (
+    "SELECT md5(coalesce(string_agg(concat_ws(':', t.id, t.xmin, t.ctid, e.xmin, e.ctid,"
+    f" n.xmin, n.ctid), ',' ORDER BY t.id), '')) FROM {TriggerIndex._meta.db_table} t"
+    f" JOIN {Experience._meta.db_table} e ON e.id = t.experience_id"
+    f" JOIN {Node._meta.db_table} n ON n.id = t.node_id"
+    " WHERE t.store_id = ANY(%s::bigint[]) AND t.event = ANY(%s::text[])"
+)
+_index_cache: dict[tuple, tuple[str, dict[tuple[int, str], list[TriggerIndex]]]] = {}
+
+
+def _trigger_entries(scope: tuple, token: str) -> dict[tuple[int, str], list[TriggerIndex]]:
+    """The trigger index entries of these (stores, event names), per (store, event): this
+    process's copy while ``token`` says the rows are unchanged, else read afresh (one query)."""
+    cached = _index_cache.get(scope)
+    if cached is not None and cached[0] == token:
+        return cached[1]
+    entries: dict[tuple[int, str], list[TriggerIndex]] = {}
+    for entry in (
+        TriggerIndex.objects.filter(store_id__in=scope[0], event__in=scope[1])
+        .select_related("experience", "node")
+        .order_by("pk")
+    ):
+        entries.setdefault((entry.store_id, entry.event), []).append(entry)
+    if len(_index_cache) >= 256:
+        _index_cache.clear()
+    _index_cache[scope] = (token, entries)
+    return entries
 
 
 def process_events(events: list[DomainEvent]) -> list[int]:
@@ -400,6 +455,22 @@ def start_runs(entries: list[TriggerIndex], customer: Customer, event: DomainEve
         )
 
 
+def runs_in_flight(customer_id: int) -> list[Run]:
+    """The customer's running and waiting runs, with their experiences: the in-flight table
+    names their months (most customers have none: one small index probe), then only those
+    months' partitions are read."""
+    months = sorted(
+        set(RunInFlight.objects.filter(customer_id=customer_id).values_list("month", flat=True))
+    )
+    if not months:
+        return []
+    return list(
+        Run.objects.filter(
+            customer_id=customer_id, status__in=Run.ACTIVE, month__in=months
+        ).select_related("experience")
+    )
+
+
 def _handle_active_runs(
     event: DomainEvent, customer: Customer, runs: list[Run] | None = None
 ) -> list[int]:
@@ -407,11 +478,7 @@ def _handle_active_runs(
     redelivery continues them), and waits for the next order that this order resumes; end the
     runs whose exit criteria this event meets. ``runs``: the customer's active runs, if read."""
     if runs is None:
-        runs = list(
-            Run.objects.filter(customer=customer, status__in=Run.ACTIVE).select_related(
-                "experience"
-            )
-        )
+        runs = runs_in_flight(customer.pk)
     interrupted = [
         r.pk for r in runs if r.trigger_event_key == event.key and r.status == Run.Status.RUNNING
     ]

@@ -2,7 +2,15 @@
 
 from .analytics import ExperienceSummary
 from .graph import Edge, Experience, ExperienceVersion, Node, TriggerIndex
-from .runs import ChainLimitHit, EmailDelivery, Run, RunRotation, RunStep, month_of
+from .runs import (
+    ChainLimitHit,
+    EmailDelivery,
+    Run,
+    RunInFlight,
+    RunRotation,
+    RunStep,
+    month_of,
+)
 from .simulation import Simulation
 
 __all__ = [
@@ -14,6 +22,7 @@ __all__ = [
     "ExperienceVersion",
     "Node",
     "Run",
+    "RunInFlight",
     "RunRotation",
     "RunStep",
     "Simulation",

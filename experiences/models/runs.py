@@ -131,6 +131,24 @@ class RunRotation(models.Model):
         return f"Rotation {self.rotation} of {self.customer_id} in {self.experience_id}"
 
 
+class RunInFlight(models.Model):
+    """A run still running or waiting: its id, customer and month, kept by the database.
+
+    Statement-level triggers on ``experiences_run`` (migration 0007) add a row when a run is
+    inserted or updated into an active status and remove it when it leaves one or is deleted, in
+    the statement's own transaction. "Has this customer a run in flight, and in which months?"
+    then reads one small unpartitioned index instead of the partial index of every month's
+    partition; the runs themselves are read from the months it names.
+    """
+
+    run_id = models.BigIntegerField(primary_key=True)
+    customer_id = models.BigIntegerField(db_index=True)
+    month = models.DateField()
+
+    def __str__(self):
+        return f"Run {self.run_id} of {self.customer_id} in flight ({self.month:%Y-%m})"
+
+
 class RunStep(models.Model):
     class Status(models.TextChoices):
         WAITING = "waiting", "Waiting"

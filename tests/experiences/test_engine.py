@@ -462,6 +462,7 @@ def _forget_cached_graphs():
 
     walker._graphs.clear()
     engine._trigger_configs.clear()
+    engine._index_cache.clear()
 
 
 def test_receiver_wants_only_events_someone_listens_to(

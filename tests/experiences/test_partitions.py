@@ -8,10 +8,11 @@ import pytest
 import time_machine
 from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from experiences import actions
 from experiences.actions.engine import process_one
-from experiences.models import Run, RunRotation, RunStep
+from experiences.models import Run, RunInFlight, RunRotation, RunStep
 from segments import partitions
 from tests.fixtures.factories import make_customer, make_order
 
@@ -185,3 +186,41 @@ def test_the_redelivery_check_and_a_walks_steps_read_only_their_month(store):
     assert reads
     for sql in reads:
         assert _touched(_plan(sql), STEPS) == {partitions.partition_name(STEPS, _month(0))}
+
+
+def _in_flight_agrees() -> set[tuple[int, int, dt.date]]:
+    """The in-flight table equals the running and waiting runs; return its rows."""
+    kept = set(RunInFlight.objects.values_list("run_id", "customer_id", "month"))
+    active = set(
+        Run.objects.filter(status__in=Run.ACTIVE).values_list("pk", "customer_id", "month")
+    )
+    assert kept == active
+    return kept
+
+
+def test_runs_in_flight_are_kept_by_the_database_through_every_change(store):
+    # given an experience that waits three days, and two customers
+    reached = static_segment(store, "Reached")
+    experience = publish(store, *_graph(reached, wait_minutes=THREE_DAYS))
+    first, second = make_customer(store), make_customer(store)
+    # when both enter (the batch path) and wait
+    actions.process_events(
+        [order_event(make_order(c, is_subscription=True)) for c in (first, second)]
+    )
+    # then both runs are in flight
+    assert {row[1] for row in _in_flight_agrees()} == {first.pk, second.pk}
+    # when the first one's wait ends and it completes, and a bulk update ends the second
+    run = Run.objects.get(customer=first)
+    with time_machine.travel(timezone.now() + dt.timedelta(days=3, minutes=1)):
+        actions.resume_due_waits()
+        actions.advance_run(run.pk)
+    assert Run.objects.get(pk=run.pk).status == Run.Status.COMPLETED
+    assert {row[1] for row in _in_flight_agrees()} == {second.pk}
+    Run.objects.filter(customer=second).update(status=Run.Status.EXITED)
+    assert _in_flight_agrees() == set()
+    # and a run put back to waiting is in flight again, and leaves with its deletion
+    Run.objects.filter(customer=second).update(status=Run.Status.WAITING)
+    assert len(_in_flight_agrees()) == 1
+    Run.objects.filter(customer=second).delete()
+    assert _in_flight_agrees() == set()
+    assert experience.runs.count() == 1
