@@ -249,7 +249,14 @@ async def _send_all(base_url: str, jobs: list, concurrency: int) -> tuple[float,
         while not queue.empty():
             method, path, body, headers = queue.get_nowait()
             started = time.perf_counter()
-            response = await client.request(method, path, content=body, headers=headers)
+            try:
+                response = await client.request(method, path, content=body, headers=headers)
+            except httpx.TransportError:
+                # A connection the server closed as it was reused (keep-alive's race): counted
+                # as status 0 and sent again, as the platforms retry a failed delivery.
+                statuses[0] = statuses.get(0, 0) + 1
+                queue.put_nowait((method, path, body, headers))
+                continue
             latencies.append(time.perf_counter() - started)
             statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
 
