@@ -32,9 +32,17 @@ QUERIES = {
     # a walk reads its run's steps (walker._walk)
     "a walk's steps": "SELECT id, node_id, status FROM {steps}"
     " WHERE run_id = %(run)s AND rotation = 1 AND month = %(month)s",
-    # the customers of a batch with runs in flight (engine.Prefetched)
-    "runs in flight, 50 customers": "SELECT id FROM {runs}"
+    # the customers of a batch with runs in flight, reading every month (before RunInFlight)
+    "runs in flight, 50 customers, every month": "SELECT id FROM {runs}"
     " WHERE customer_id = ANY(%(customers)s) AND status IN ('running', 'waiting')",
+    # what the engine does (engine.Prefetched): the in-flight table names the customers' months
+    # (one small unpartitioned index; in the same statement as the customers), then the runs are
+    # read from those months only
+    "in-flight table, 50 customers": "SELECT customer_id, month FROM experiences_runinflight"
+    " WHERE customer_id = ANY(%(customers)s)",
+    "runs in flight, 50 customers, the months named": "SELECT id FROM {runs}"
+    " WHERE customer_id = ANY(%(customers)s) AND status IN ('running', 'waiting')"
+    " AND month = ANY(%(flight_months)s::date[])",
     # the waits due (walker.resume_due_waits)
     "waits due": "SELECT id FROM {steps} WHERE status = 'waiting' AND due_at <= now()"
     " ORDER BY due_at, id LIMIT 500",
@@ -127,6 +135,16 @@ def seed(rows: int) -> dict:
         "run": recent[0][0],
         "month": recent[0][2],
         "customers": customers[:50],
+        "flight_months": sorted(
+            {
+                month
+                for (month,) in _sql(
+                    "SELECT DISTINCT month FROM experiences_runinflight"
+                    " WHERE customer_id = ANY(%s)",
+                    [customers[:50]],
+                )
+            }
+        ),
     }
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import dj_database_url
 from celery.schedules import crontab  # noqa: F401  (kept for schedules written as crontab)
+from django.core.exceptions import ImproperlyConfigured
 
 from config.logs import logging_config
 
@@ -375,6 +376,12 @@ INBOUND_PAYLOAD_RETENTION_DAYS = int(os.environ.get("INBOUND_PAYLOAD_RETENTION_D
 # Delivery keys (the webhook's exactly-once record) are deleted after this many days: far beyond
 # Shopify's 4 hours and Recharge's 48 hours of retries (0: kept forever).
 INBOUND_DEDUPE_RETENTION_DAYS = int(os.environ.get("INBOUND_DEDUPE_RETENTION_DAYS") or 30)
+if 0 < INBOUND_DEDUPE_RETENTION_DAYS < 3:
+    # Shorter than the platforms' retries: a redelivered webhook could be applied twice.
+    raise ImproperlyConfigured(
+        "INBOUND_DEDUPE_RETENTION_DAYS must be 0 (keep forever) or at least 3 days: Recharge"
+        " retries a webhook for 48 hours."
+    )
 # Drains claim pending events received within this many days (the months they read); the sweep
 # drains older ones.
 INGEST_CLAIM_WINDOW_DAYS = int(os.environ.get("INGEST_CLAIM_WINDOW_DAYS") or 7)

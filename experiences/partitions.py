@@ -27,9 +27,11 @@ What the hot reads touch:
 
 - the redelivery check (event keys and their months) and a walk's steps (run and month): only
   those months' partitions;
-- a customer's runs in flight and the waits due: the small partial indexes
-  (``run_customer_active``, ``runstep_waiting_due``) of every partition, which hold only active
-  rows, so a finished month costs an empty index probe;
+- a customer's runs in flight: ``RunInFlight`` (migration 0007, kept by statement-level
+  triggers on runs) names their months, and only those are read; a customer with none reads no
+  run at all;
+- the waits due: the small partial index (``runstep_waiting_due``) of every partition, which
+  holds only waiting steps, so a finished month costs an empty index probe;
 - a run by id alone (a walk, a sweep): each partition's primary key, one probe per month.
 
 Rows of a month without a partition (an event older than the first partition) land in the default

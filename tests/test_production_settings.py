@@ -89,3 +89,15 @@ def test_check_deploy_is_clean_in_the_production_shape(tmp_path):
     # then it finds nothing
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_a_dedupe_retention_shorter_than_the_platforms_retries_is_refused(tmp_path):
+    # given delivery keys kept one day, shorter than Recharge's 48 hours of retries
+    env = _env(tmp_path, DEBUG="1", INBOUND_DEDUPE_RETENTION_DAYS="1")
+    result = _python(env, "-c", PRINT_SETTINGS)
+    # then Django refuses to start, saying which setting and why
+    assert result.returncode != 0
+    assert "INBOUND_DEDUPE_RETENTION_DAYS must be 0 (keep forever) or at least 3" in result.stderr
+    # and three days are accepted
+    env["INBOUND_DEDUPE_RETENTION_DAYS"] = "3"
+    assert _python(env, "-c", PRINT_SETTINGS).returncode == 0
