@@ -85,7 +85,7 @@ def test_simulation_counts_equal_publishing_and_replaying_the_same_events_for_re
         reentry="once_per_n_days",
         reentry_days=10,
         holdout_percent=20,
-        reward_budget=Decimal("150.00"),
+        reward_budget=Decimal("50.00"),  # ten credits of 5: it bites whatever the buckets
     )
     _, planned = plan_history(store, customers=40, days=DAYS)
     live_through(planned)
@@ -116,8 +116,8 @@ def test_simulation_counts_equal_publishing_and_replaying_the_same_events_for_re
     assert Decimal(rewards["cost"]) == issued.aggregate(s=Sum("amount"))["s"]
     assert rewards["skipped_by_cap"] == grants.filter(reason__startswith="Cap reached").count()
     assert rewards["skipped_by_budget"] == grants.filter(reason__startswith="Budget").count()
-    # (which of cap and budget bites depends on the A/B buckets of the customers' ids)
-    assert rewards["skipped_by_cap"] + rewards["skipped_by_budget"] > 0
+    # (the budget of ten credits bites; the caps may too, by the A/B buckets of the ids)
+    assert rewards["skipped_by_budget"] > 0
     added = SegmentMembership.objects.filter(segment=vip).count()
     assert result["segment_changes"]["added"] == added
     over = any(w["code"] == "over_budget" for w in result["warnings"])
