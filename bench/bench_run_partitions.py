@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import argparse
 import re
-import statistics
 import time
 
 from django.db import connection
 from django.utils import timezone
 
+from bench.bench_partitions import _median_ms, _sql
 from segments import partitions
 
 RUNS, STEPS = "experiences_run", "experiences_runstep"
@@ -56,12 +56,6 @@ def _options(argv):
     parser.add_argument("--rows", type=int, default=300_000)
     parser.add_argument("--repeat", type=int, default=20)
     return parser.parse_args(argv)
-
-
-def _sql(sql, params=None):
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall() if cursor.description else None
 
 
 def seed(rows: int) -> dict:
@@ -146,15 +140,6 @@ def seed(rows: int) -> dict:
             }
         ),
     }
-
-
-def _median_ms(sql: str, params: dict, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        _sql(sql, params)
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
 
 
 def main(argv: list[str]) -> None:

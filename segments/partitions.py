@@ -162,6 +162,20 @@ def ensure_partitions(*, months_ahead: int | None = None, today: dt.date | None 
     return created
 
 
+def _in_batches(sql: str, cutoff: dt.datetime, batch: int, batches: int) -> int:
+    """Run a retention statement (``sql`` takes the cutoff and a batch size) until it touches
+    fewer rows than a batch, at most ``batches`` times; return the rows touched. Each batch is
+    its own short transaction, so a first run on a large table holds no long one."""
+    touched = 0
+    for _ in range(batches):
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [cutoff, batch])
+            touched += cursor.rowcount
+            if cursor.rowcount < batch:
+                break
+    return touched
+
+
 def drop_old_payloads(*, days: int | None = None, batch: int = 5000, batches: int = 20) -> int:
     """Empty the raw payloads of inbound events applied more than ``days`` ago; return how many.
 
@@ -172,20 +186,15 @@ def drop_old_payloads(*, days: int | None = None, batch: int = 5000, batches: in
     days = settings.INBOUND_PAYLOAD_RETENTION_DAYS if days is None else days
     if not days:
         return 0
-    cutoff = timezone.now() - dt.timedelta(days=days)
-    emptied = 0
-    for _ in range(batches):
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "UPDATE segments_inboundevent SET payload = '{}'::jsonb WHERE id IN ("
-                " SELECT id FROM segments_inboundevent WHERE received_at < %s"
-                " AND status IN ('processed', 'ignored') AND payload <> '{}'::jsonb"
-                " LIMIT %s FOR UPDATE SKIP LOCKED)",
-                [cutoff, batch],
-            )
-            emptied += cursor.rowcount
-            if cursor.rowcount < batch:
-                break
+    emptied = _in_batches(
+        "UPDATE segments_inboundevent SET payload = '{}'::jsonb WHERE id IN ("
+        " SELECT id FROM segments_inboundevent WHERE received_at < %s"
+        " AND status IN ('processed', 'ignored') AND payload <> '{}'::jsonb"
+        " LIMIT %s FOR UPDATE SKIP LOCKED)",
+        timezone.now() - dt.timedelta(days=days),
+        batch,
+        batches,
+    )
     if emptied:
         logger.info("Emptied the payloads of %d inbound events older than %d days", emptied, days)
     return emptied
@@ -200,19 +209,14 @@ def drop_old_dedupe_keys(*, days: int | None = None, batch: int = 5000, batches:
     days = settings.INBOUND_DEDUPE_RETENTION_DAYS if days is None else days
     if not days:
         return 0
-    cutoff = timezone.now() - dt.timedelta(days=days)
-    deleted = 0
-    for _ in range(batches):
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "DELETE FROM segments_inbounddelivery WHERE id IN ("
-                " SELECT id FROM segments_inbounddelivery WHERE received_at < %s"
-                " LIMIT %s FOR UPDATE SKIP LOCKED)",
-                [cutoff, batch],
-            )
-            deleted += cursor.rowcount
-            if cursor.rowcount < batch:
-                break
+    deleted = _in_batches(
+        "DELETE FROM segments_inbounddelivery WHERE id IN ("
+        " SELECT id FROM segments_inbounddelivery WHERE received_at < %s"
+        " LIMIT %s FOR UPDATE SKIP LOCKED)",
+        timezone.now() - dt.timedelta(days=days),
+        batch,
+        batches,
+    )
     if deleted:
         logger.info("Deleted %d delivery keys older than %d days", deleted, days)
     return deleted
