@@ -40,6 +40,7 @@ class CrossSell(RewardNode):
     kinds = frozenset({"upcoming_order_cross_sell"})
     config_model = CrossSellConfig
     incentive_kinds = (Incentive.Kind.CROSS_SELL,)
+    routes_on_answer = True  # a skipped offer is not waited for
     description = "Offer a product for the upcoming order; branch on accepted, declined, expired."
 
     def validate(self, config: CrossSellConfig, ctx: ValidationContext) -> dict[str, list[str]]:

@@ -25,6 +25,9 @@ REWARD_KINDS = frozenset({"reward_strategy", "surprise_and_delight"})
 class RewardNode(NodeType):
     requires_rewards = True
     writes = True
+    # Whether the run's path depends on the grant's answer (issued or skipped): a simulation
+    # decides the caps and budget of other grants later, in replayed time (simulation/effects).
+    routes_on_answer: ClassVar[bool] = False
     incentive_kinds: ClassVar[tuple[str, ...]] = ()
 
     def check_incentive(self, incentive_id: int, ctx: ValidationContext) -> dict[str, list[str]]:

@@ -6,6 +6,13 @@ credit of 0.00, the store's caps per customer over their period (counting the gr
 simulation issued before it in replayed time) and the experience's budget (counting this
 simulation's grants from the start of the period, as if the version had been live since). So
 ``skipped_by_cap`` and where the budget bites are what the ledger would have answered.
+
+The replay walks many runs side by side, so grants are asked for out of replayed time. When no
+node routes on a grant's answer (``RewardNode.routes_on_answer``), the cap and budget decisions
+are deferred: each grant is answered "issued" at once, and ``decide_until`` later decides the
+deferred ones in replayed time (then in the order they were asked), updating every answer and
+step result that holds them. The replay calls it with a moment no later grant can precede, so the
+ledger meets the grants in the order the live engine would.
 """
 
 from __future__ import annotations
@@ -50,10 +57,23 @@ class Tally:
     per_node_cost: dict[str, Decimal] = field(default_factory=lambda: defaultdict(lambda: ZERO))
 
 
+@dataclass
+class Deferred:
+    """A grant answered "issued" for now, whose cap and budget are decided in replayed time."""
+
+    now: dt.datetime
+    seq: int
+    customer_id: int
+    kind: str
+    value: Decimal
+    node_key: str
+    answers: list[dict] = field(default_factory=list)  # every dict that shows its answer
+
+
 class SimulatedEffects(RecordEffects):
     """Record effects into tallies (not a list: a year of a large store is millions of them)."""
 
-    def __init__(self, store, experience):
+    def __init__(self, store, experience, *, defer: bool = False):
         super().__init__()
         self.store = store
         self.experience = experience
@@ -68,6 +88,11 @@ class SimulatedEffects(RecordEffects):
         # Per capped customer: the grants issued within the policy's period, oldest first.
         self._recent: dict[int, deque] = defaultdict(deque)
         self._members: dict[int, dict[int, bool]] = defaultdict(dict)
+        # Deferred decisions (only when a budget or a cap can refuse): see the module's text.
+        self.defer = defer and (self.budget is not None or self.policy is not None)
+        self._deferred: list[Deferred] = []
+        self._deferred_by_answer: dict[int, Deferred] = {}
+        self._seq = 0
 
     def apply(self, effects: list[Effect]) -> list[dict[str, Any] | EffectFailed]:
         answers: list[dict[str, Any] | EffectFailed] = []
@@ -99,50 +124,90 @@ class SimulatedEffects(RecordEffects):
             value, _item = what_is_given(e.kind, e.incentive, e.amount, None)
         except RewardError as exc:
             return EffectFailed(str(exc))
-        reason, why = "", ""
+        reason = ""
         if e.incentive is not None and not e.incentive.active:
-            reason, why = f"The incentive {e.incentive.name!r} is inactive.", "other"
+            reason = f"The incentive {e.incentive.name!r} is inactive."
         elif e.kind == Grant.Kind.CREDIT and value <= 0:
-            reason, why = "Nothing to give: the credit amount is 0.00.", "other"
-        recent = self._recent_of(e.customer.pk, e.now)
-        if not reason and recent is not None:
-            reason = batch_cap_reason(self.store, self.policy, recent, e.kind, value)
-            why = "cap" if reason else ""
-        if not reason and self.budget is not None:
-            if self.tally.cost + value > self.budget:
-                reason = (
-                    f"Budget reached: {self.tally.cost} of {self.budget} {self.store.currency}"
-                    f" given, this grant is {value}."
-                )
-                why = "budget"
+            reason = "Nothing to give: the credit amount is 0.00."
         answer: dict[str, Any] = {
             "grant_id": None,
             "kind": e.kind,
-            "status": Grant.Status.SKIPPED if reason else Grant.Status.ISSUED,
+            "status": Grant.Status.ISSUED,
             "amount": str(value),
             "currency": self.store.currency,
         }
+        self._seq += 1
+        deferred = Deferred(e.now, self._seq, e.customer.pk, e.kind, value, e.node.key, [answer])
         if reason:
-            answer["skipped"] = reason
-            if why == "cap":
-                self.tally.skipped_by_cap += 1
-            elif why == "budget":
-                self.tally.skipped_by_budget += 1
-                self.tally.wanted_cost += value
-                if self.tally.budget_reached_at is None:
-                    self.tally.budget_reached_at = e.now
-            else:
-                self.tally.skipped_other += 1
-            return answer
-        self.tally.issued[e.kind] += 1
-        self.tally.cost += value
-        self.tally.wanted_cost += value
-        self.tally.per_node_cost[e.node.key] += value
-        if self.policy is not None:
-            self._recent[e.customer.pk].append(
-                (e.now, value if e.kind == Grant.Kind.CREDIT else ZERO)
-            )
+            self._answer(deferred, reason, "other")
+        elif self.defer:
+            self._deferred.append(deferred)
+            self._deferred_by_answer[id(answer)] = deferred
+        else:
+            self._decide(deferred)
         return answer
+
+    def bind(self, applied: list, result: dict) -> None:
+        """``result`` (a step's result) shows these answers too: a deferred decision updates it."""
+        for answer in applied:
+            if not isinstance(answer, dict):
+                continue
+            deferred = self._deferred_by_answer.get(id(answer))
+            if deferred is not None:
+                deferred.answers.append(result)
+
+    def decide_until(self, moment: dt.datetime | None) -> None:
+        """Decide the deferred grants asked for before ``moment`` (None: all), in replayed time."""
+        if not self._deferred:
+            return
+        self._deferred.sort(key=lambda d: (d.now, d.seq))
+        cut = len(self._deferred)
+        if moment is not None:
+            cut = next((i for i, d in enumerate(self._deferred) if d.now >= moment), cut)
+        due, self._deferred = self._deferred[:cut], self._deferred[cut:]
+        for deferred in due:
+            del self._deferred_by_answer[id(deferred.answers[0])]
+            self._decide(deferred)
+
+    def _decide(self, d: Deferred) -> None:
+        """The store's caps, then the experience's budget, as the ledger decides them."""
+        reason, why = "", ""
+        recent = self._recent_of(d.customer_id, d.now)
+        if recent is not None:
+            reason = batch_cap_reason(self.store, self.policy, recent, d.kind, d.value)
+            why = "cap" if reason else ""
+        if not reason and self.budget is not None and self.tally.cost + d.value > self.budget:
+            reason = (
+                f"Budget reached: {self.tally.cost} of {self.budget} {self.store.currency}"
+                f" given, this grant is {d.value}."
+            )
+            why = "budget"
+        if reason:
+            self._answer(d, reason, why)
+            return
+        self.tally.issued[d.kind] += 1
+        self.tally.cost += d.value
+        self.tally.wanted_cost += d.value
+        self.tally.per_node_cost[d.node_key] += d.value
+        if self.policy is not None:
+            self._recent[d.customer_id].append(
+                (d.now, d.value if d.kind == Grant.Kind.CREDIT else ZERO)
+            )
+
+    def _answer(self, d: Deferred, reason: str, why: str) -> None:
+        """A skipped grant: counted by why, and shown so in every answer that holds it."""
+        for answer in d.answers:
+            answer["status"] = Grant.Status.SKIPPED
+            answer["skipped"] = reason
+        if why == "cap":
+            self.tally.skipped_by_cap += 1
+        elif why == "budget":
+            self.tally.skipped_by_budget += 1
+            self.tally.wanted_cost += d.value
+            if self.tally.budget_reached_at is None:
+                self.tally.budget_reached_at = d.now
+        else:
+            self.tally.skipped_other += 1
 
     def _recent_of(self, customer_id: int, now: dt.datetime) -> list | None:
         """The customer's [count, credit] in the policy's period up to ``now`` (as the ledger

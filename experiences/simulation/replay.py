@@ -17,9 +17,12 @@ It is the live engine's logic on simulated runs held in memory (never ``Run``/``
   apply in their order as in the live engine; otherwise runs are walked a page at a time, each
   at its own replayed moment (conditions read the figures as they were then).
 
-Runs are walked in batches, so the ledger's decisions (a customer's cap, the experience's budget)
-may meet two grants of one page in another order than the live engine would: which of the two
-was skipped may differ (and, at the very edge of a cap's period, rarely the count).
+Runs are walked in batches, so grants are asked for out of replayed time. The ledger's decisions
+(a customer's cap, the experience's budget) are deferred and made in replayed time
+(``SimulatedEffects.decide_until``, after each page for what no later grant can precede), so they
+are the live engine's. A version with a node that routes on a grant's answer (a cross-sell: a
+skipped offer is not waited for) decides each grant as it is asked for instead: there, two grants
+of one page may meet a cap or the budget in another order than live.
 """
 
 from __future__ import annotations
@@ -46,7 +49,6 @@ from ..nodes import REGISTRY
 from ..nodes.base import ExecutionContext, Outcome
 from .effects import SimulatedEffects
 from .history import ORDER, SUB_CANCELLED, SUB_CREATED, Replayed
-from .result import reason_for
 
 logger = logging.getLogger(__name__)
 
@@ -172,7 +174,11 @@ class Replay:
         self.graph = graph if graph is not None else load_graph(version)
         self.trigger = next((n for n in self.graph.nodes.values() if n.type == "trigger"), None)
         self.trigger_config = self.graph.configs.get(self.trigger.pk) if self.trigger else None
-        self.effects = SimulatedEffects(self.store, experience)
+        routes = any(
+            getattr(REGISTRY.get(n.type), "routes_on_answer", False)
+            for n in self.graph.nodes.values()
+        )
+        self.effects = SimulatedEffects(self.store, experience, defer=not routes)
         self.counts = Counts()
         self.customers: dict[int, Customer] = {}
         self.last_entry: dict[int, dict] = {}  # customer -> {"rotation", "started_at"}
@@ -238,10 +244,14 @@ class Replay:
                 self._enter(item)
         self._flush()
         self._catch_up(page[-1].at, None)
+        # Every later grant is asked for at or after the page's last moment (later events, and
+        # timers due after it): the grants before it can be decided.
+        self.effects.decide_until(page[-1].at)
 
     def finish(self) -> None:
         """Resume the timers due inside the period; what still waits is counted per node."""
         self._catch_up(self.end, None)
+        self.effects.decide_until(None)
         for runs in self.active.values():
             for run in runs:
                 if run.status == "waiting":
@@ -456,6 +466,7 @@ class Replay:
                 if failed:
                     raise failed[0]
                 outcome = node_type.settle(config, outcome, applied)
+                self.effects.bind(applied, outcome.result)
             return outcome
         except Exception as exc:  # noqa: BLE001 - as the live engine: the node fails its run
             return exc
@@ -498,6 +509,8 @@ class Replay:
                     "customer": run.customer_id,
                     "node": key,
                     "at": run.now.isoformat(),
-                    "reason": reason_for(run),
+                    # its path so far, worded when the result is built: a grant's answer on it
+                    # may be decided later (``SimulatedEffects.decide_until``)
+                    "path": list(run.path),
                 }
             )

