@@ -57,8 +57,9 @@ def process_events(events: list[dict]) -> list[int]:
 
 
 @shared_task(name="experiences.advance_run", **RELIABLE)
-def advance_run(run_id: int) -> str:
-    return actions.advance_run(run_id)
+def advance_run(run_id: int, month: str | None = None) -> str:
+    """``month``: the run's partition (ISO date); tasks queued before it was sent carry none."""
+    return actions.advance_run(run_id, dt.date.fromisoformat(month) if month else None)
 
 
 @shared_task(name="scheduled.experiences_sweep", **RELIABLE)

@@ -489,13 +489,17 @@ def _handle_active_runs(
     resumed: list[int] = []
     now = timezone.now()
     with transaction.atomic():
+        # (the months of these runs: only their partitions are read)
+        months = {r.month for r in active}
         if exiting:
-            runs = Run.objects.select_for_update().filter(pk__in=exiting, status__in=Run.ACTIVE)
-            ids = list(runs.order_by("pk").values_list("pk", flat=True))
-            RunStep.objects.filter(run_id__in=ids, status=RunStep.Status.WAITING).update(
-                status=RunStep.Status.CANCELLED, finished_at=now
+            runs = Run.objects.select_for_update().filter(
+                pk__in=exiting, month__in=months, status__in=Run.ACTIVE
             )
-            Run.objects.filter(pk__in=ids).update(
+            ids = list(runs.order_by("pk").values_list("pk", flat=True))
+            RunStep.objects.filter(
+                run_id__in=ids, month__in=months, status=RunStep.Status.WAITING
+            ).update(status=RunStep.Status.CANCELLED, finished_at=now)
+            Run.objects.filter(pk__in=ids, month__in=months).update(
                 status=Run.Status.EXITED,
                 exit_reason=f"exit criterion met by {event.name}",
                 finished_at=now,
@@ -507,6 +511,8 @@ def _handle_active_runs(
                 .select_related("run", "node")
                 .filter(
                     run__in=waiting,
+                    month__in=months,
+                    run__month__in=months,
                     run__status=Run.Status.WAITING,
                     status=RunStep.Status.WAITING,
                     wait_for=event.name,

@@ -23,7 +23,7 @@ from segments.domain import DomainEvent
 
 from ..context import EvaluationContext
 from ..effects import ApplyEffects, EffectFailed, Effects
-from ..models import Edge, Node, Run, RunStep
+from ..models import Edge, Node, Run, RunInFlight, RunStep
 from ..nodes import REGISTRY
 from ..nodes.base import ExecutionContext
 from .delivery import deliver_email
@@ -104,23 +104,43 @@ class NodeFailed(Exception):
     pass
 
 
-def walk(run_id: int, ctx: EvaluationContext, effects: Effects | None = None) -> str:
+def walk(
+    run_id: int,
+    ctx: EvaluationContext,
+    effects: Effects | None = None,
+    *,
+    month: dt.date | None = None,
+) -> str:
     """Execute the run's nodes until it waits, ends or fails; return its status.
 
     ``effects``: how the nodes' effects are carried out (by default for real, ``ApplyEffects``).
+    ``month``: the run's partition, when the caller knows it (else read from ``RunInFlight``).
     Every line logged meanwhile names the run.
     """
     with log_context(run_id=run_id):
-        return _walk(run_id, ctx, effects)
+        return _walk(run_id, ctx, effects, month)
 
 
-def _walk(run_id: int, ctx: EvaluationContext, effects: Effects | None) -> str:
+def run_by_id(run_id: int, month: dt.date | None = None):
+    """The run's rows by id, read from its month's partition only.
+
+    Runs are partitioned by month, so a run read by its id alone probes every month's primary
+    key. A walk only moves a running run, which ``RunInFlight`` names with its month (one small
+    index); a run no longer in flight (a redelivered task of a finished run) is read by id alone.
+    """
+    if month is None:
+        month = RunInFlight.objects.filter(run_id=run_id).values_list("month", flat=True).first()
+    runs = Run.objects.filter(pk=run_id)
+    return runs.filter(month=month) if month is not None else runs
+
+
+def _walk(run_id: int, ctx: EvaluationContext, effects: Effects | None, month) -> str:
     applier = effects if effects is not None else ApplyEffects()
     with transaction.atomic():
         run = (
-            Run.objects.select_for_update(of=("self",))
+            run_by_id(run_id, month)
+            .select_for_update(of=("self",))
             .select_related("experience")
-            .filter(pk=run_id)
             .first()
         )
         if run is None:
@@ -234,13 +254,13 @@ def _fail(run: Run, step: RunStep, node: Node, failure: NodeFailed, now: dt.date
     run.exit_reason = f"{node.key}: {failure}"[:200]
 
 
-def advance_run(run_id: int) -> str:
+def advance_run(run_id: int, month: dt.date | None = None) -> str:
     """Walk a run from where it stands (for tasks and sweeps: loads its own context)."""
-    run = Run.objects.select_related("store", "customer").filter(pk=run_id).first()
+    run = run_by_id(run_id, month).select_related("store", "customer").first()
     if run is None:
         return "missing"
     ctx = EvaluationContext(run.store, run.customer, run.trigger_event.get("data") or {})
-    return walk(run_id, ctx)
+    return walk(run_id, ctx, month=run.month)
 
 
 # --- waits -------------------------------------------------------------------------------------
@@ -283,25 +303,26 @@ def resume_due_waits(now: dt.datetime | None = None, limit: int = 500) -> list[i
         )
         for step in steps:
             finish_wait(step, "due", now)
-        run_ids = [s.run_id for s in steps if s.run.status == Run.Status.RUNNING]
-        transaction.on_commit(lambda: enqueue_walks(run_ids))
-    return run_ids
+        walks = [(s.run_id, s.run.month) for s in steps if s.run.status == Run.Status.RUNNING]
+        transaction.on_commit(lambda: enqueue_walks(walks))
+    return [run_id for run_id, _ in walks]
 
 
 def resume_stalled_runs(older_than: dt.timedelta = dt.timedelta(minutes=5)) -> list[int]:
     """Re-enqueue running runs nobody has moved for a while (their worker died)."""
     cutoff = timezone.now() - older_than
-    run_ids = list(
+    walks = list(
         Run.objects.filter(status=Run.Status.RUNNING, updated_at__lt=cutoff).values_list(
-            "pk", flat=True
+            "pk", "month"
         )[:500]
     )
-    enqueue_walks(run_ids)
-    return run_ids
+    enqueue_walks(walks)
+    return [run_id for run_id, _ in walks]
 
 
-def enqueue_walks(run_ids: list[int]) -> None:
+def enqueue_walks(walks: list[tuple[int, dt.date]]) -> None:
+    """A walk task per run, naming its month so that the task reads one partition."""
     from ..tasks import advance_run as advance_run_task
 
-    for run_id in run_ids:
-        advance_run_task.delay(run_id)
+    for run_id, month in walks:
+        advance_run_task.delay(run_id, month.isoformat())

@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 import time_machine
+from celery import current_app
 from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -13,6 +14,7 @@ from django.utils import timezone
 from experiences import actions
 from experiences.actions.engine import process_one
 from experiences.models import Run, RunInFlight, RunRotation, RunStep
+from experiences.tasks import advance_run as advance_run_task
 from segments import partitions
 from tests.fixtures.factories import make_customer, make_order
 
@@ -186,6 +188,41 @@ def test_the_redelivery_check_and_a_walks_steps_read_only_their_month(store):
     assert reads
     for sql in reads:
         assert _touched(_plan(sql), STEPS) == {partitions.partition_name(STEPS, _month(0))}
+    # and read its run by id from that month only (its month from the in-flight table), where
+    # an id alone probes every month's primary key
+    runs = [
+        q["sql"]
+        for q in walked.captured_queries
+        if q["sql"].startswith("SELECT") and f'FROM "{RUNS}"' in q["sql"]
+    ]
+    assert len(runs) == 2  # advance_run's, then the walk's under its row lock
+    for sql in runs:
+        assert _touched(_plan(sql), RUNS) == {partitions.partition_name(RUNS, _month(0))}
+    every_month = _plan(f'SELECT * FROM "{RUNS}" WHERE id = {run.pk}')
+    assert len(_touched(every_month, RUNS)) > 1
+
+
+def test_a_walk_task_names_its_runs_month(
+    store, private_broker, django_capture_on_commit_callbacks
+):
+    # given a run waiting three days
+    reached = static_segment(store, "Reached")
+    publish(store, *_graph(reached, wait_minutes=THREE_DAYS))
+    customer = make_customer(store)
+    actions.process_event(order_event(make_order(customer, is_subscription=True)))
+    run = Run.objects.get(customer=customer)
+    # when the sweep resumes it (its walk sent on commit to the broker)
+    with time_machine.travel(timezone.now() + dt.timedelta(days=4)):
+        with django_capture_on_commit_callbacks(execute=True):
+            assert actions.resume_due_waits() == [run.pk]
+    with current_app.connection_for_write() as conn:
+        message = conn.default_channel.basic_get("experiences", no_ack=True)
+    # then the walk task the broker holds carries the run's month, and it completes the run
+    assert message.headers["task"] == "experiences.advance_run"
+    args, kwargs, _embed = message.decode()
+    assert args == [run.pk, run.month.isoformat()] and not kwargs
+    result = advance_run_task.apply(args=args, task_id=message.headers["id"]).get()
+    assert result == Run.Status.COMPLETED
 
 
 def _in_flight_agrees() -> set[tuple[int, int, dt.date]]:
