@@ -382,6 +382,17 @@ if 0 < INBOUND_DEDUPE_RETENTION_DAYS < 3:
         "INBOUND_DEDUPE_RETENTION_DAYS must be 0 (keep forever) or at least 3 days: Recharge"
         " retries a webhook for 48 hours."
     )
+# An inbound event month's partition is dropped whole once the month ended this many days ago,
+# unless it still holds an event to apply or a failed one (0: kept forever). Its events' payloads
+# were emptied and their delivery keys deleted long before; the orders hold what they said.
+INBOUND_EVENT_RETENTION_DAYS = int(os.environ.get("INBOUND_EVENT_RETENTION_DAYS") or 400)
+if 0 < INBOUND_EVENT_RETENTION_DAYS < max(INBOUND_DEDUPE_RETENTION_DAYS, 35):
+    # Dropping a month whose delivery keys are still kept would leave keys naming no event, and
+    # the drains claim from the last week's months and the operations page shows 31 days.
+    raise ImproperlyConfigured(
+        "INBOUND_EVENT_RETENTION_DAYS must be 0 (keep forever) or at least 35 days and at least"
+        " INBOUND_DEDUPE_RETENTION_DAYS."
+    )
 # Drains claim pending events received within this many days (the months they read); the sweep
 # drains older ones.
 INGEST_CLAIM_WINDOW_DAYS = int(os.environ.get("INGEST_CLAIM_WINDOW_DAYS") or 7)

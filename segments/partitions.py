@@ -1,5 +1,5 @@
-"""Monthly partitions for the data that grows without bound, the retention of raw payloads and
-of dedupe keys, and the outbox's months dropped whole.
+"""Monthly partitions for the data that grows without bound, the retention of raw payloads, of
+dedupe keys and of old inbound months, and the outbox's months dropped whole.
 
 Partitioned (PostgreSQL declarative partitioning by range of months):
 
@@ -14,7 +14,9 @@ Partitioned (PostgreSQL declarative partitioning by range of months):
   event's insert from what it returned), so a duplicate writes neither and the event exists iff
   its key does. Keys older than ``INBOUND_DEDUPE_RETENTION_DAYS`` (30) are deleted: Shopify
   retries for 4 hours and Recharge for 48, so a redelivery of a key that old does not happen.
-  The events stay; payloads are emptied after ``INBOUND_PAYLOAD_RETENTION_DAYS``. Readers by id
+  Payloads are emptied after ``INBOUND_PAYLOAD_RETENTION_DAYS`` (90), and a month's partition is
+  dropped whole once it ended ``INBOUND_EVENT_RETENTION_DAYS`` (400) ago, unless it still holds
+  an event to apply or a failed one (``drop_old_inbound_months``). Readers by id
   (replay, admin) read every partition's primary key index; the worker's claim and its updates
   carry ``received_at`` bounds so that they read only the months they need.
 - ``segments_outboxevent`` on ``created_at``, with ``key`` unique within each month's partition
@@ -62,6 +64,7 @@ PARTITIONED = {
 # table -> columns unique within each partition (a local index, created with the partition)
 LOCAL_UNIQUE = {"segments_outboxevent": ("key",)}
 OUTBOX = "segments_outboxevent"
+INBOUND = "segments_inboundevent"
 # tables whose rows stay in the default partition (foreign keys point at them)
 UNMOVABLE: set[str] = set()
 
@@ -235,39 +238,75 @@ def _has_unsent(name: str) -> bool:
         return cursor.fetchone()[0]
 
 
+def _has_open(name: str) -> bool:
+    """Whether an inbound partition holds an event still to apply or failed (kept to replay)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT EXISTS (SELECT 1 FROM {name} WHERE status IN ('received', 'failed'))"
+        )
+        return cursor.fetchone()[0]
+
+
+def _drop_months(table: str, ended_before: dt.datetime, still_needed) -> list[str]:
+    """Drop ``table``'s month partitions that ended before ``ended_before`` and of which
+    ``still_needed(name)`` is false; return their names.
+
+    The check runs again under the partition's lock, so no row can be changed or added
+    meanwhile; a short lock timeout makes a busy moment skip the drop until the next run rather
+    than queue the table's writers behind it.
+    """
+    if connection.vendor != "postgresql":
+        return []
+    dropped = []
+    for name in sorted(existing_partitions(table)):
+        month = _month_of(name, table)
+        if month is None:
+            continue
+        end = dt.datetime.combine(add_months(month, 1), dt.time(0), dt.UTC)
+        if end > ended_before or still_needed(name):
+            continue
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = '500ms'")
+                cursor.execute(f"LOCK TABLE {table}, {name} IN ACCESS EXCLUSIVE MODE")
+                if still_needed(name):
+                    continue
+                cursor.execute(f"DROP TABLE {name}")
+        except OperationalError as exc:
+            logger.info("Could not drop %s now (%s); the next run will", name, exc)
+            continue
+        dropped.append(name)
+    return dropped
+
+
 def drop_sent_outbox_months(*, keep: dt.timedelta = dt.timedelta(days=1)) -> list[str]:
     """Drop the outbox partitions of months that ended more than ``keep`` ago and hold no unsent
     row; return their names.
 
     Such a partition holds only rows the sweep would delete one by one; dropping it returns its
-    space at once. The check runs under the partition's lock, so no row can be marked or added
-    meanwhile; a short lock timeout makes a busy moment skip the drop until the next sweep
-    rather than queue the outbox's writers behind it.
+    space at once.
     """
-    if connection.vendor != "postgresql":
-        return []
-    limit = timezone.now() - keep
-    dropped = []
-    for name in sorted(existing_partitions(OUTBOX)):
-        month = _month_of(name, OUTBOX)
-        if month is None:
-            continue
-        end = dt.datetime.combine(add_months(month, 1), dt.time(0), dt.UTC)
-        if end > limit or _has_unsent(name):
-            continue
-        try:
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute("SET LOCAL lock_timeout = '500ms'")
-                cursor.execute(f"LOCK TABLE {OUTBOX}, {name} IN ACCESS EXCLUSIVE MODE")
-                if _has_unsent(name):
-                    continue
-                cursor.execute(f"DROP TABLE {name}")
-        except OperationalError as exc:
-            logger.info("Could not drop %s now (%s); the next sweep will", name, exc)
-            continue
-        dropped.append(name)
+    dropped = _drop_months(OUTBOX, timezone.now() - keep, _has_unsent)
     if dropped:
         logger.info("Dropped the sent outbox months %s", ", ".join(dropped))
+    return dropped
+
+
+def drop_old_inbound_months(*, days: int | None = None) -> list[str]:
+    """Drop the inbound event partitions of months that ended more than ``days`` ago
+    (``INBOUND_EVENT_RETENTION_DAYS``; 0: kept forever); return their names.
+
+    Such events were applied long ago: their orders, customers and runs hold what they said,
+    their payloads were emptied after ``INBOUND_PAYLOAD_RETENTION_DAYS`` and their delivery keys
+    deleted after ``INBOUND_DEDUPE_RETENTION_DAYS``, so the rows are only a receipt. A month that
+    still holds an event to apply or a failed one (kept for a replay) is kept whole.
+    """
+    days = settings.INBOUND_EVENT_RETENTION_DAYS if days is None else days
+    if not days:
+        return []
+    dropped = _drop_months(INBOUND, timezone.now() - dt.timedelta(days=days), _has_open)
+    if dropped:
+        logger.info("Dropped the inbound event months %s", ", ".join(dropped))
     return dropped
 
 
@@ -277,4 +316,5 @@ def maintain() -> dict:
         "created": ensure_partitions(),
         "payloads_emptied": drop_old_payloads(),
         "dedupe_keys_deleted": drop_old_dedupe_keys(),
+        "inbound_months_dropped": drop_old_inbound_months(),
     }

@@ -101,3 +101,19 @@ def test_a_dedupe_retention_shorter_than_the_platforms_retries_is_refused(tmp_pa
     # and three days are accepted
     env["INBOUND_DEDUPE_RETENTION_DAYS"] = "3"
     assert _python(env, "-c", PRINT_SETTINGS).returncode == 0
+
+
+def test_an_inbound_event_retention_shorter_than_its_keys_or_a_month_is_refused(tmp_path):
+    # given inbound event months dropped after 20 days (the operations page shows 31)
+    env = _env(tmp_path, DEBUG="1", INBOUND_EVENT_RETENTION_DAYS="20")
+    result = _python(env, "-c", PRINT_SETTINGS)
+    # then Django refuses to start, saying which setting and why
+    assert result.returncode != 0
+    assert "INBOUND_EVENT_RETENTION_DAYS must be 0 (keep forever) or at least 35" in result.stderr
+    # and so it does for a retention shorter than the delivery keys' own
+    env.update(INBOUND_EVENT_RETENTION_DAYS="40", INBOUND_DEDUPE_RETENTION_DAYS="60")
+    assert _python(env, "-c", PRINT_SETTINGS).returncode != 0
+    # while 0 (forever) and 35 days are accepted
+    for days in ("0", "35"):
+        env.update(INBOUND_EVENT_RETENTION_DAYS=days, INBOUND_DEDUPE_RETENTION_DAYS="30")
+        assert _python(env, "-c", PRINT_SETTINGS).returncode == 0, days

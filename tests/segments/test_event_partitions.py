@@ -185,6 +185,47 @@ def test_past_outbox_months_are_dropped_whole_once_nothing_is_left_to_send(store
         )
 
 
+def _inbound(store, key: str, month: dt.date, status: str) -> InboundEvent:
+    return InboundEvent.objects.create(
+        store=store, source="shopify", topic="orders/create", dedupe_key=key,
+        payload={}, received_at=_at(month, 3), status=status,
+    )  # fmt: skip
+
+
+def test_inbound_months_past_their_retention_are_dropped_unless_an_event_is_open(store, settings):
+    # given, mid-month, three months that ended more than 60 days ago: one all applied, one with
+    # a failed event (kept for a replay), one with an event still to apply; and a recent month
+    settings.INBOUND_EVENT_RETENTION_DAYS = 60
+    with time_machine.travel(_at(_month(0), 15)):
+        for n in (-5, -4, -3, -1):
+            partitions.create_month(EVENTS, "received_at", _month(n))
+        done = InboundEvent.Status.PROCESSED
+        _inbound(store, "a", _month(-5), done)
+        _inbound(store, "b", _month(-5), InboundEvent.Status.IGNORED)
+        failed = _inbound(store, "c", _month(-4), InboundEvent.Status.FAILED)
+        _inbound(store, "d", _month(-4), done)
+        waiting = _inbound(store, "e", _month(-3), InboundEvent.Status.RECEIVED)
+        recent = _inbound(store, "f", _month(-1), done)
+        with connection.cursor() as cursor:  # as if committed: no foreign key check pending
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        # when the partitions' beat task runs
+        dropped = partitions.maintain()["inbound_months_dropped"]
+        # then only the month whose events were all applied is dropped
+        assert dropped == [partitions.partition_name(EVENTS, _month(-5))]
+        assert not InboundEvent.objects.filter(dedupe_key__in=["a", "b"]).exists()
+        # and once the failed event is replayed and the waiting one applied, theirs go too
+        InboundEvent.objects.filter(pk__in=[failed.pk, waiting.pk]).update(status=done)
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        assert partitions.drop_old_inbound_months() == [
+            partitions.partition_name(EVENTS, _month(-4)),
+            partitions.partition_name(EVENTS, _month(-3)),
+        ]
+        # while a month within the retention stays, whatever its events
+        assert list(InboundEvent.objects.values_list("pk", flat=True)) == [recent.pk]
+        assert partitions.drop_old_inbound_months(days=0) == []  # 0: kept forever
+
+
 # --- the hot queries read only the months they need ------------------------------------------
 
 
