@@ -57,6 +57,13 @@ class InboundEvent(StoreOwned):
                 condition=models.Q(status="received"),
             ),
             models.Index(fields=["store", "status", "-received_at"], name="inboundevent_store"),
+            # Failed events are few: the operations page's newest ones, and whether an old month
+            # still holds one (``partitions.drop_old_inbound_months``), read this, not a month.
+            models.Index(
+                fields=["-received_at", "-id"],
+                name="inboundevent_failed",
+                condition=models.Q(status="failed"),
+            ),
         ]
 
     def __str__(self):

@@ -208,6 +208,15 @@ def test_inbound_months_past_their_retention_are_dropped_unless_an_event_is_open
         recent = _inbound(store, "f", _month(-1), done)
         with connection.cursor() as cursor:  # as if committed: no foreign key check pending
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        # (the check of a month reads its partial indexes of waiting and failed events, never
+        # the month's rows: a month at scale holds hundreds of millions)
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            name = partitions.partition_name(EVENTS, _month(-4))
+            cursor.execute("EXPLAIN " + partitions.HAS_OPEN.format(name=name))
+            plan = "\n".join(line for (line,) in cursor.fetchall())
+            cursor.execute("SET LOCAL enable_seqscan = on")
+        assert "Seq Scan" not in plan and plan.count("Index") >= 2, plan
         # when the partitions' beat task runs
         dropped = partitions.maintain()["inbound_months_dropped"]
         # then only the month whose events were all applied is dropped
