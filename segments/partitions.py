@@ -232,30 +232,25 @@ def _month_of(name: str, table: str) -> dt.date | None:
     return dt.date(int(suffix[:4]), int(suffix[4:]), 1)
 
 
-def _has_unsent(name: str) -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {name} WHERE sent_at IS NULL)")
-        return cursor.fetchone()[0]
-
-
-def _has_open(name: str) -> bool:
-    """Whether an inbound partition holds an event still to apply or failed (kept to replay):
-    two probes of the month's small partial indexes (``inboundevent_pending``, ``_failed``), never
-    a scan of the month."""
-    with connection.cursor() as cursor:
-        cursor.execute(HAS_OPEN.format(name=name))
-        return cursor.fetchone()[0]
-
-
+# Whether a month's partition ({name}) still holds rows that keep it: an outbox row unsent; an
+# inbound event still to apply or failed (kept for a replay), two probes of the month's small
+# partial indexes (``inboundevent_pending``, ``inboundevent_failed``), never a scan of the month.
+HAS_UNSENT = "SELECT EXISTS (SELECT 1 FROM {name} WHERE sent_at IS NULL)"
 HAS_OPEN = (
     "SELECT EXISTS (SELECT 1 FROM {name} WHERE status = 'received')"
     " OR EXISTS (SELECT 1 FROM {name} WHERE status = 'failed')"
 )
 
 
-def _drop_months(table: str, ended_before: dt.datetime, still_needed) -> list[str]:
-    """Drop ``table``'s month partitions that ended before ``ended_before`` and of which
-    ``still_needed(name)`` is false; return their names.
+def _holds(still_needed: str, name: str) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(still_needed.format(name=name))
+        return cursor.fetchone()[0]
+
+
+def _drop_months(table: str, ended_before: dt.datetime, still_needed: str) -> list[str]:
+    """Drop ``table``'s month partitions that ended before ``ended_before`` and in which the
+    query ``still_needed`` (``HAS_UNSENT``, ``HAS_OPEN``) finds nothing; return their names.
 
     The check runs again under the partition's lock, so no row can be changed or added
     meanwhile; a short lock timeout makes a busy moment skip the drop until the next run rather
@@ -269,13 +264,13 @@ def _drop_months(table: str, ended_before: dt.datetime, still_needed) -> list[st
         if month is None:
             continue
         end = dt.datetime.combine(add_months(month, 1), dt.time(0), dt.UTC)
-        if end > ended_before or still_needed(name):
+        if end > ended_before or _holds(still_needed, name):
             continue
         try:
             with transaction.atomic(), connection.cursor() as cursor:
                 cursor.execute("SET LOCAL lock_timeout = '500ms'")
                 cursor.execute(f"LOCK TABLE {table}, {name} IN ACCESS EXCLUSIVE MODE")
-                if still_needed(name):
+                if _holds(still_needed, name):
                     continue
                 cursor.execute(f"DROP TABLE {name}")
         except OperationalError as exc:
@@ -292,7 +287,7 @@ def drop_sent_outbox_months(*, keep: dt.timedelta = dt.timedelta(days=1)) -> lis
     Such a partition holds only rows the sweep would delete one by one; dropping it returns its
     space at once.
     """
-    dropped = _drop_months(OUTBOX, timezone.now() - keep, _has_unsent)
+    dropped = _drop_months(OUTBOX, timezone.now() - keep, HAS_UNSENT)
     if dropped:
         logger.info("Dropped the sent outbox months %s", ", ".join(dropped))
     return dropped
@@ -310,14 +305,15 @@ def drop_old_inbound_months(*, days: int | None = None) -> list[str]:
     days = settings.INBOUND_EVENT_RETENTION_DAYS if days is None else days
     if not days:
         return []
-    dropped = _drop_months(INBOUND, timezone.now() - dt.timedelta(days=days), _has_open)
+    dropped = _drop_months(INBOUND, timezone.now() - dt.timedelta(days=days), HAS_OPEN)
     if dropped:
         logger.info("Dropped the inbound event months %s", ", ".join(dropped))
     return dropped
 
 
 def maintain() -> dict:
-    """The beat task's work: partitions ahead, payloads and dedupe keys past their retention."""
+    """The beat task's work: partitions ahead; payloads, dedupe keys and inbound months past
+    their retention."""
     return {
         "created": ensure_partitions(),
         "payloads_emptied": drop_old_payloads(),
